@@ -1,0 +1,29 @@
+# Set-up and common tasks. `make run` and `make test` each install what they need first.
+# The pinned torch is the CPU wheel on machines that provide it locally, and the default
+# CUDA build from PyPI elsewhere; override with e.g. `make TORCH="torch==2.13.0" run`.
+PYTHON ?= python3
+VENV   ?= .venv
+TORCH  ?= torch==2.13.0
+BIN     = $(VENV)/bin
+
+.PHONY: install run test test-all clean
+
+$(BIN)/kanpde: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet "$(TORCH)"
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $@
+
+install: $(BIN)/kanpde
+
+run: install
+	$(BIN)/kanpde $(ARGS)
+
+test: install
+	$(BIN)/python -m pytest
+
+test-all: install
+	$(BIN)/python -m pytest -m "slow or not slow"
+
+clean:
+	rm -rf $(VENV) *.egg-info

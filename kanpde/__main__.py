@@ -1,0 +1,3 @@
+from kanpde.app.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""The Hydra application: config schemas, building objects from configs, the entry point."""

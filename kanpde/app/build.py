@@ -1,0 +1,76 @@
+"""The only code that reads a Hydra config: turns it into typed kanpde objects."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+from kanpde.errors import KanpdeError
+from kanpde.model import KAN, MLP, KANConfig
+from kanpde.problem import Problem, load_problem
+from kanpde.training import SamplerConfig, Stage
+
+log = logging.getLogger("kanpde")
+
+
+@dataclass
+class Job:
+    """Everything solve() needs, built from a config."""
+
+    problem: Problem
+    model: nn.Module
+    curriculum: list[Stage]
+    sampler: SamplerConfig
+    weights: dict[str, float]
+    seed: int
+    log_every: int
+    eval_points: int
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise KanpdeError(f"device={name} but CUDA is not available here; use device=cpu or device=auto")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise KanpdeError(f"unknown device {name!r}; accepted: auto, cpu, cuda, cuda:N") from None
+
+
+def build_problem(cfg: DictConfig) -> Problem:
+    params = OmegaConf.to_container(cfg.params, resolve=True)
+    return load_problem(cfg.source or cfg.name, params)
+
+
+def build_model(cfg: DictConfig, problem: Problem, dtype: torch.dtype, device: torch.device,
+                seed: int) -> nn.Module:
+    widths = [problem.domain.dim, *cfg.widths, len(problem.components)]
+    bounds = problem.domain.bounds
+    generator = torch.Generator().manual_seed(seed)
+    if cfg.kind.value == "mlp":
+        return MLP(widths, bounds, cfg.activation, generator=generator, dtype=dtype, device=device)
+    config = KANConfig(grid_size=cfg.grid, order=cfg.order, grid_eps=cfg.grid_eps,
+                       noise_scale=cfg.noise_scale)
+    return KAN(widths, bounds, config, generator=generator, dtype=dtype, device=device)
+
+
+def build_curriculum(cfg: DictConfig) -> list[Stage]:
+    if not cfg.stages:
+        raise KanpdeError("the curriculum (train.stages) is empty; give at least one stage")
+    return [Stage(s.steps, s.optimizer.value, s.lr, s.grid, s.update_grid, s.resample_every)
+            for s in cfg.stages]
+
+
+def build(cfg: DictConfig) -> Job:
+    device = resolve_device(cfg.device)
+    dtype = getattr(torch, cfg.dtype.value)
+    problem = build_problem(cfg.problem)
+    model = build_model(cfg.model, problem, dtype, device, cfg.seed)
+    sampler = SamplerConfig(cfg.sampler.method.value, cfg.sampler.interior, cfg.sampler.boundary)
+    return Job(problem, model, build_curriculum(cfg.train), sampler, dict(cfg.train.weights),
+               cfg.seed, cfg.train.log_every, cfg.eval_points)

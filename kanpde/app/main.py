@@ -1,0 +1,64 @@
+"""The ``kanpde`` command: one Hydra run (or sweep) of the configured problem."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from kanpde.analysis import evaluate, write_run
+from kanpde.app.build import build
+from kanpde.app.schema import register
+from kanpde.errors import KanpdeError
+from kanpde.result import TrainResult
+from kanpde.training import LogStages, ProgressBar, solve
+
+log = logging.getLogger("kanpde")
+CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "configs")
+
+
+def run(cfg: DictConfig, run_dir: Path) -> TrainResult:
+    """Build, train, evaluate and write the run directory (also after a failed stage)."""
+    job = build(cfg)
+    callbacks = [LogStages(), *([ProgressBar()] if cfg.progress else [])]
+    result = solve(job.problem, job.model, job.curriculum, sampler=job.sampler,
+                   weights=job.weights, seed=job.seed, log_every=job.log_every, callbacks=callbacks)
+    result.metrics = evaluate(job.problem, job.model, job.eval_points)
+    for name, value in result.metrics.items():
+        log.info("%s: %s", name, f"{value:.3e}" if isinstance(value, float) else value)
+    write_run(run_dir, job.problem, job.model, result, extra={"config": OmegaConf.to_yaml(cfg)})
+    (Path(run_dir) / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    return result
+
+
+@hydra.main(version_base=None, config_path=CONFIG_DIR, config_name="config")
+def _hydra_main(cfg: DictConfig) -> float | None:
+    try:
+        result = run(cfg, Path(HydraConfig.get().runtime.output_dir))
+    except KanpdeError as error:
+        log.error("%s", error)
+        raise SystemExit(2) from None
+    return result.metrics.get("rel_l2")
+
+
+def expand_problem_path(argv: list[str]) -> list[str]:
+    """``problem=path/to/my_pde.py`` -> the ``file`` problem config pointing at that file."""
+    out = []
+    for arg in argv:
+        key, _, value = arg.partition("=")
+        if key == "problem" and (value.endswith(".py") or "/" in value):
+            path = Path(value).expanduser().resolve()
+            out += ["problem=file", f"problem.source={path}", f"problem.name={path.stem}"]
+        else:
+            out.append(arg)
+    return out
+
+
+def main() -> None:
+    register()
+    sys.argv = expand_problem_path(sys.argv)
+    _hydra_main()

@@ -1,0 +1,182 @@
+"""Networks: the KAN ansatz and an MLP baseline. Neither knows anything about PDEs:
+they receive the input dimension and the input bounds (the domain's bounding box)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from kanpde.errors import KanpdeError
+from kanpde.model.layer import KANLayer, _random
+
+
+@dataclass(frozen=True)
+class KANConfig:
+    """Hyper-parameters shared by all layers of a KAN.
+
+    ``grid_size`` is the *initial* grid size; after ``extend_grid`` the truth is
+    ``KAN.grid_size``.
+    """
+
+    grid_size: int = 5
+    order: int = 3
+    grid_range: tuple[float, float] = (-1.0, 1.0)
+    grid_eps: float = 0.02
+    noise_scale: float = 0.1
+
+
+class InputMap(nn.Module):
+    """Affine map of each input from its bounds onto ``target``: (N, d) -> (N, d)."""
+
+    def __init__(self, input_bounds, target: tuple[float, float], dtype=None, device=None):
+        super().__init__()
+        dtype = dtype or torch.get_default_dtype()
+        bounds = torch.as_tensor(input_bounds, dtype=torch.float64)
+        if bounds.ndim != 2 or bounds.shape[1] != 2 or not bool((bounds[:, 1] > bounds[:, 0]).all()):
+            raise KanpdeError(
+                f"input_bounds must be (d, 2) rows of (lower, upper) with lower < upper; got {bounds.tolist()}"
+            )
+        a, b = target
+        scale = (b - a) / (bounds[:, 1] - bounds[:, 0])  # (d,)
+        shift = a - bounds[:, 0] * scale  # (d,)
+        self.register_buffer("scale", scale.to(dtype=dtype, device=device))
+        self.register_buffer("shift", shift.to(dtype=dtype, device=device))
+
+    @property
+    def dim(self) -> int:
+        return self.scale.shape[0]
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x * self.scale + self.shift
+
+
+class KAN(nn.Module):
+    """Kolmogorov–Arnold network ``(N, d) -> (N, m)``; ``widths = [d, ..., m]``.
+
+    Inputs are mapped affinely from ``input_bounds`` (d, 2) onto ``config.grid_range``
+    before the first layer. Parameter names: ``layers.{l}.coef``, ``layers.{l}.w_base``,
+    ``layers.{l}.w_spline``.
+    """
+
+    def __init__(
+        self,
+        widths: Sequence[int],
+        input_bounds,
+        config: KANConfig = KANConfig(),
+        *,
+        generator: torch.Generator | None = None,
+        dtype: torch.dtype | None = None,
+        device: torch.device | str | None = None,
+    ):
+        super().__init__()
+        widths = _check_widths(widths)
+        self.config = config
+        self.input_map = InputMap(input_bounds, config.grid_range, dtype, device)
+        _check_input_dim(self.input_map, widths)
+        self.layers = nn.ModuleList(
+            KANLayer(
+                w_in, w_out, config.grid_size, config.order, config.grid_range,
+                noise_scale=config.noise_scale, generator=generator, dtype=dtype, device=device,
+            )
+            for w_in, w_out in zip(widths[:-1], widths[1:])
+        )
+
+    @property
+    def widths(self) -> list[int]:
+        return [self.layers[0].in_dim] + [layer.out_dim for layer in self.layers]
+
+    @property
+    def grid_size(self) -> int:
+        return self.layers[0].grid_size
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x: (N, d) -> (N, m)."""
+        h = self.input_map(x)
+        for layer in self.layers:
+            h = layer(h)
+        return h
+
+    def layer_inputs(self, x: Tensor) -> list[Tensor]:
+        """The input of every layer on ``x`` (layer 0's after normalisation): [(N, w_l)]."""
+        inputs, h = [], self.input_map(x)
+        for layer in self.layers:
+            inputs.append(h)
+            h = layer(h)
+        return inputs
+
+
+_ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
+    "tanh": torch.tanh,
+    "silu": F.silu,
+    "sin": torch.sin,
+    "gelu": F.gelu,
+}
+
+
+class MLP(nn.Module):
+    """Multilayer perceptron baseline ``(N, d) -> (N, m)``, inputs mapped onto [-1, 1].
+
+    Xavier-uniform weights drawn through ``generator``, zero biases.
+    """
+
+    def __init__(
+        self,
+        widths: Sequence[int],
+        input_bounds,
+        activation: str = "tanh",
+        *,
+        generator: torch.Generator | None = None,
+        dtype: torch.dtype | None = None,
+        device: torch.device | str | None = None,
+    ):
+        super().__init__()
+        if activation not in _ACTIVATIONS:
+            raise KanpdeError(
+                f"unknown activation {activation!r}; accepted: {', '.join(sorted(_ACTIVATIONS))}"
+            )
+        widths = _check_widths(widths)
+        dtype = dtype or torch.get_default_dtype()
+        self.activation = activation
+        self._act = _ACTIVATIONS[activation]
+        self.input_map = InputMap(input_bounds, (-1.0, 1.0), dtype, device)
+        _check_input_dim(self.input_map, widths)
+        self.linears = nn.ModuleList()
+        for w_in, w_out in zip(widths[:-1], widths[1:]):
+            linear = nn.Linear(w_in, w_out, dtype=dtype, device=device)
+            bound = math.sqrt(6.0 / (w_in + w_out))
+            u = _random(torch.rand, (w_out, w_in), generator, dtype, device)
+            with torch.no_grad():
+                linear.weight.copy_((2.0 * u - 1.0) * bound)
+                linear.bias.zero_()
+            self.linears.append(linear)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x: (N, d) -> (N, m)."""
+        h = self.input_map(x)
+        for linear in self.linears[:-1]:
+            h = self._act(linear(h))
+        return self.linears[-1](h)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable scalars."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def _check_widths(widths: Sequence[int]) -> list[int]:
+    widths = [int(w) for w in widths]
+    if len(widths) < 2 or min(widths) < 1:
+        raise KanpdeError(f"widths must list at least input and output sizes, all >= 1; got {widths}")
+    return widths
+
+
+def _check_input_dim(input_map: InputMap, widths: list[int]) -> None:
+    if input_map.dim != widths[0]:
+        raise KanpdeError(
+            f"input_bounds has {input_map.dim} rows but widths[0] = {widths[0]}; give one (lower, upper) per input"
+        )

@@ -1,0 +1,128 @@
+"""The Problem record, and loading problems from files.
+
+A problem file (``problems/<name>.py`` in the repository, or any path) defines a function
+``problem(**params) -> Problem`` whose keyword arguments are the PDE's parameters.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import torch
+
+from kanpde.conditions import Condition
+from kanpde.errors import KanpdeError
+from kanpde.geometry import Domain, SpaceTime
+from kanpde.operators import Coords, Field
+
+PROBLEMS_DIR = Path(__file__).resolve().parents[1] / "problems"
+
+
+class Params(dict):
+    """Named PDE parameters with attribute access: ``p.nu`` or ``p["nu"]``."""
+
+    def __getattr__(self, name: str):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(f"unknown parameter {name!r}; the parameters are: "
+                                 f"{', '.join(self) or '(none)'}") from None
+
+
+@dataclass
+class Problem:
+    """A PDE: domain, residual operator, conditions, parameters, optional exact solution.
+
+    residual(u: Field, x: Coords, p: Params) -> (N,) or (N, k) for k equations.
+    exact(x: Coords, p: Params) -> (N,) or (N, m) for m components.
+    """
+
+    name: str
+    domain: Domain
+    residual: Callable[[Field, Coords, Params], torch.Tensor]
+    conditions: Sequence[Condition] = ()
+    components: Sequence[str] = ("u",)
+    params: Mapping[str, float] = field(default_factory=dict)
+    exact: Callable[[Coords, Params], torch.Tensor] | None = None
+
+    def __post_init__(self):
+        self.components = tuple(self.components)
+        self.conditions = tuple(self.conditions)
+        self.params = Params(self.params)
+        for condition in self.conditions:
+            if not isinstance(condition, Condition):
+                raise KanpdeError(f"problem {self.name!r}: {condition!r} is not a condition; use "
+                                  "Dirichlet, Neumann, Robin, Periodic, Initial or PointData")
+            condition.check(self.domain, self.components)
+        labels = [c.label for c in self.conditions]
+        if len(set(labels)) != len(labels):
+            raise KanpdeError(f"problem {self.name!r}: two conditions share a name ({labels}); "
+                              "give them distinct name=...")
+
+    @property
+    def space(self) -> tuple[str, ...]:
+        """Coordinates that grad/div/laplacian act on."""
+        return self.domain.space.names if isinstance(self.domain, SpaceTime) else self.domain.names
+
+    def field(self, x: torch.Tensor, values: torch.Tensor) -> Field:
+        return Field(x, values, self.domain.names, self.components, self.space)
+
+    def coords(self, x: torch.Tensor) -> Coords:
+        return Coords(x, self.domain.names)
+
+    def exact_values(self, x: torch.Tensor) -> torch.Tensor | None:
+        """The exact solution at x: (N, m), or None when the problem has none."""
+        if self.exact is None:
+            return None
+        values = self.exact(self.coords(x), self.params)
+        return values.reshape(len(x), -1)
+
+    def with_params(self, **overrides) -> Problem:
+        unknown = set(overrides) - set(self.params)
+        if unknown:
+            raise KanpdeError(f"problem {self.name!r} has no parameter {sorted(unknown)}; its "
+                              f"parameters are: {', '.join(self.params) or '(none)'}")
+        return replace(self, params={**self.params, **overrides})
+
+
+def known_problems() -> list[str]:
+    """Names of the problems shipped in problems/."""
+    return sorted(p.stem for p in PROBLEMS_DIR.glob("*.py") if not p.stem.startswith("_"))
+
+
+def _problem_path(source: str) -> Path:
+    path = Path(source).expanduser()
+    if path.suffix == ".py" or path.parent != Path("."):
+        if not path.is_file():
+            raise KanpdeError(f"problem file {str(path)!r} does not exist")
+        return path
+    builtin = PROBLEMS_DIR / f"{source}.py"
+    if not builtin.is_file():
+        raise KanpdeError(f"unknown problem {source!r}; the known problems are: "
+                          f"{', '.join(known_problems())}; or pass a path to a .py file that "
+                          "defines problem(**params)")
+    return builtin
+
+
+def load_problem(source: str, params: Mapping[str, object] | None = None) -> Problem:
+    """Build the problem named ``source`` (shipped) or defined in the file ``source``."""
+    path = _problem_path(source)
+    spec = importlib.util.spec_from_file_location(f"kanpde_problem_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    factory = getattr(module, "problem", None)
+    if not callable(factory):
+        raise KanpdeError(f"{path} must define a function problem(**params) -> Problem")
+    accepted = inspect.signature(factory).parameters
+    unknown = set(params or {}) - set(accepted)
+    if unknown:
+        raise KanpdeError(f"problem {path.stem!r} has no parameter {sorted(unknown)}; its "
+                          f"parameters are: {', '.join(accepted) or '(none)'}")
+    built = factory(**(params or {}))
+    if not isinstance(built, Problem):
+        raise KanpdeError(f"problem() in {path} returned {type(built).__name__}, not a Problem")
+    return built

@@ -1,0 +1,8 @@
+"""Training: sampling, losses, optimizers, the curriculum and the one loop."""
+
+from kanpde.training.callbacks import Callback, LogStages, ProgressBar
+from kanpde.training.curriculum import Stage, grid_schedule
+from kanpde.training.sampler import SamplerConfig
+from kanpde.training.trainer import solve
+
+__all__ = ["Callback", "LogStages", "ProgressBar", "SamplerConfig", "Stage", "grid_schedule", "solve"]

@@ -1,0 +1,42 @@
+"""The training curriculum as data: a list of stages run in order.
+
+*When* the grid is extended or adapted is decided here; *how* lives in kanpde.model.grid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kanpde.errors import KanpdeError
+
+OPTIMIZERS = ("adam", "lbfgs")
+
+
+@dataclass
+class Stage:
+    """steps: optimizer steps (L-BFGS: iterations); grid: extend the KAN grid to this size
+    at the start (None: keep); update_grid: adapt the knots to the interior points at the
+    start; resample_every: draw new points every N steps (0: keep the stage's points)."""
+
+    steps: int
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    grid: int | None = None
+    update_grid: bool = False
+    resample_every: int = 0
+
+    def __post_init__(self):
+        if self.optimizer not in OPTIMIZERS:
+            raise KanpdeError(f"unknown optimizer {self.optimizer!r}; accepted: {', '.join(OPTIMIZERS)}")
+        if self.steps < 0 or self.resample_every < 0 or self.lr <= 0:
+            raise KanpdeError(f"stage {self}: steps and resample_every must be >= 0 and lr > 0")
+        if self.grid is not None and self.grid < 1:
+            raise KanpdeError(f"stage grid size must be a positive integer; got {self.grid}")
+
+
+def grid_schedule(grids, adam_steps: int = 500, lbfgs_steps: int = 50, lr: float = 1e-2,
+                  update_grid: bool = True) -> list[Stage]:
+    """Adam warm-up on the first grid, then L-BFGS on each grid in turn (knots adapted to
+    the points at the start of each L-BFGS stage when update_grid)."""
+    stages = [Stage(adam_steps, "adam", lr, grid=grids[0])]
+    return stages + [Stage(lbfgs_steps, "lbfgs", 1.0, grid=g, update_grid=update_grid) for g in grids]

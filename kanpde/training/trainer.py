@@ -1,0 +1,160 @@
+"""The training loop: ``solve(problem, model, curriculum)`` -> TrainResult.
+
+The loop runs the curriculum's stages in order. Losses are read back from the device
+only every ``log_every`` steps (and at the end of each stage): that is where history is
+recorded, callbacks are told, a non-finite loss is detected and a good copy of the model
+is kept. On a non-finite loss the model goes back to that copy and training stops with
+status "nan" and advice.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import time
+from collections.abc import Mapping, Sequence
+
+import torch
+from torch import nn
+
+from kanpde.model import KAN, extend_grid, update_grid
+from kanpde.problem import Problem
+from kanpde.result import StageSummary, TrainResult
+from kanpde.training.callbacks import Callback
+from kanpde.training.curriculum import Stage
+from kanpde.training.losses import evaluate_residual, loss_terms, term_weights, total_loss
+from kanpde.training.optim import adam_state_by_name, load_adam_state, make_optimizer
+from kanpde.training.sampler import SamplerConfig, sample_batch
+
+log = logging.getLogger("kanpde")
+
+
+class _NonFinite(Exception):
+    pass
+
+
+class _Run:
+    """Mutable bookkeeping of one solve(): history, last good model copy, timing."""
+
+    def __init__(self, model: nn.Module, callbacks: Sequence[Callback]):
+        self.model = model
+        self.callbacks = callbacks
+        self.history: list[dict] = []
+        self.step = 0
+        self.start = time.perf_counter()
+        self.keep_good(loss=math.inf)
+
+    def keep_good(self, loss: float) -> None:
+        self.good_state = copy.deepcopy(self.model.state_dict())
+        self.good_step, self.good_loss = self.step, loss
+
+    def restore_good(self) -> None:
+        self.model.load_state_dict(self.good_state)
+
+    def record(self, stage_index: int, stage: Stage, stage_step: int, loss: torch.Tensor,
+               terms: Mapping[str, torch.Tensor]) -> dict:
+        """Read the loss back (one host sync), check it, log it."""
+        row = {"stage": stage_index, "step": self.step, "stage_step": stage_step,
+               "grid": _grid(self.model), "optimizer": stage.optimizer, "lr": stage.lr,
+               "loss": float(loss), **{name: float(v.detach()) for name, v in terms.items()},
+               "time": time.perf_counter() - self.start}
+        if not math.isfinite(row["loss"]):
+            raise _NonFinite(row)
+        self.history.append(row)
+        self.keep_good(row["loss"])
+        for cb in self.callbacks:
+            cb.on_log(row)
+        return row
+
+
+def _grid(model: nn.Module) -> int | None:
+    return model.grid_size if isinstance(model, KAN) else None
+
+
+def solve(problem: Problem, model: nn.Module, curriculum: Sequence[Stage], *,
+          sampler: SamplerConfig | None = None, weights: Mapping[str, float] | None = None,
+          seed: int = 0, log_every: int = 50, callbacks: Sequence[Callback] = ()) -> TrainResult:
+    """Train ``model`` in place so that ``problem``'s residual and conditions vanish."""
+    sampler = sampler or SamplerConfig()
+    weights = term_weights(problem, weights)
+    generator = torch.Generator().manual_seed(seed)
+    reference = next(model.parameters())
+    dtype, device = reference.dtype, reference.device
+    probe = problem.domain.sample_interior(8, "uniform", generator=torch.Generator().manual_seed(seed),
+                                           dtype=dtype, device=device)
+    evaluate_residual(problem, model, probe)  # bad residual shapes fail here, before training
+
+    run = _Run(model, callbacks)
+    for cb in callbacks:
+        cb.on_train_start(sum(s.steps for s in curriculum))
+    stages: list[StageSummary] = []
+    adam_state: dict[str, dict] = {}
+    batch = sample_batch(problem, sampler, generator, dtype, device)  # kept unless a stage resamples
+    status, message = "ok", f"{len(curriculum)} stages, {sum(s.steps for s in curriculum)} steps"
+    try:
+        for index, stage in enumerate(curriculum):
+            refits = {}
+            if isinstance(model, KAN) and stage.grid and stage.grid != model.grid_size:
+                refits = extend_grid(model, stage.grid)
+            if isinstance(model, KAN) and stage.update_grid:
+                update_grid(model, batch.interior)
+            run.keep_good(run.good_loss)
+            optimizer = make_optimizer(stage, model)
+            load_adam_state(optimizer, model, adam_state, refits)
+            for cb in callbacks:
+                cb.on_stage_start(index, stage, _grid(model))
+            summary, batch = _run_stage(problem, model, stage, index, optimizer, batch, sampler,
+                                        generator, weights, log_every, run)
+            stages.append(summary)
+            for cb in callbacks:
+                cb.on_stage_end(stages[-1])
+            adam_state = adam_state_by_name(optimizer, model)
+    except _NonFinite as bad:
+        row = bad.args[0]
+        run.restore_good()
+        status = "nan"
+        message = (f"loss became {row['loss']} in stage {row['stage'] + 1} ({row['optimizer']}, "
+                   f"lr {row['lr']:g}) by step {row['step']}; stopped there and kept the model "
+                   f"of step {run.good_step} (loss {run.good_loss:.3e}). Lower the learning rate "
+                   "of that stage, or use dtype=float64")
+    except KeyboardInterrupt:
+        run.restore_good()
+        status = "interrupted"
+        message = (f"interrupted at step {run.step}; kept the model of step {run.good_step} "
+                   f"(loss {run.good_loss:.3e})")
+    result = TrainResult(status, message, run.history, stages, time.perf_counter() - run.start,
+                         state=copy.deepcopy(model.state_dict()))
+    for cb in callbacks:
+        cb.on_train_end(result)
+    return result
+
+
+def _run_stage(problem, model, stage, index, optimizer, batch, sampler, generator, weights,
+               log_every, run: _Run) -> StageSummary:
+    start, first = time.perf_counter(), None
+    latest: dict[str, torch.Tensor] = {}
+
+    def closure():
+        optimizer.zero_grad(set_to_none=True)
+        latest.update(loss_terms(problem, model, batch))
+        loss = total_loss(latest, weights)
+        loss.backward()
+        return loss
+
+    for stage_step in range(1, stage.steps + 1):
+        if stage.resample_every and stage_step > 1 and (stage_step - 1) % stage.resample_every == 0:
+            batch = sample_batch(problem, sampler, generator, batch.interior.dtype, batch.interior.device)
+        if isinstance(optimizer, torch.optim.LBFGS):
+            loss = optimizer.step(closure)
+        else:
+            loss = closure()
+            optimizer.step()
+        run.step += 1
+        if stage_step % log_every == 0 or stage_step in (1, stage.steps):
+            row = run.record(index, stage, stage_step, loss.detach(), latest)
+            first = row["loss"] if first is None else first
+    last = run.history[-1]["loss"] if stage.steps else run.good_loss
+    summary = StageSummary(index, stage.optimizer, _grid(model), stage.steps,
+                           last if first is None else first, last, time.perf_counter() - start)
+    return summary, batch
