@@ -29,10 +29,9 @@ class Points:
 
 def _evaluate(value: Value, x: Coords, p) -> torch.Tensor:
     """A constant or callable condition value at the points: (N,)."""
-    if callable(value):
-        out = value(x, p)
-        return out.reshape(len(x)) if out.numel() == len(x) else out
-    return torch.full((len(x),), float(value), dtype=x.tensor.dtype, device=x.tensor.device)
+    out = value(x, p) if callable(value) else value
+    out = torch.as_tensor(out, dtype=x.tensor.dtype, device=x.tensor.device)
+    return out.expand(len(x)) if out.numel() == 1 else out.reshape(len(x))
 
 
 def _as_faces(faces: str | Sequence[str] | None) -> tuple[str, ...] | None:
@@ -63,6 +62,9 @@ class Condition:
         """Raise KanpdeError when the condition does not fit the domain or the unknowns."""
         if self.faces:
             domain.check_faces(self.faces)
+        if self.component is None and len(components) > 1:
+            raise KanpdeError(f"{self.label}: the solution has components {', '.join(components)}; "
+                              "say which one this condition is on with component=...")
         if self.component is not None and self.component not in components:
             raise KanpdeError(f"{self.label}: unknown component {self.component!r}; the "
                               f"solution components are: {', '.join(components)}")

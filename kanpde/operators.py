@@ -20,6 +20,10 @@ import torch
 from kanpde.errors import KanpdeError
 
 
+class CoordinateError(KanpdeError, AttributeError):
+    """An unknown coordinate name (an AttributeError too, so hasattr() works)."""
+
+
 class Coords:
     """Points ``(N, d)`` with access by coordinate name: ``x.x``, ``x["t"]``, ``x.tensor``."""
 
@@ -29,7 +33,7 @@ class Coords:
 
     def __getitem__(self, name: str) -> torch.Tensor:
         if name not in self.names:
-            raise KanpdeError(f"unknown coordinate {name!r}; the coordinates are: {', '.join(self.names)}")
+            raise CoordinateError(f"unknown coordinate {name!r}; the coordinates are: {', '.join(self.names)}")
         return self.tensor[:, self.names.index(name)]
 
     def __getattr__(self, name: str) -> torch.Tensor:

@@ -118,8 +118,9 @@ def load_problem(source: str, params: Mapping[str, object] | None = None) -> Pro
     if not callable(factory):
         raise KanpdeError(f"{path} must define a function problem(**params) -> Problem")
     accepted = inspect.signature(factory).parameters
+    takes_any = any(a.kind is inspect.Parameter.VAR_KEYWORD for a in accepted.values())
     unknown = set(params or {}) - set(accepted)
-    if unknown:
+    if unknown and not takes_any:
         raise KanpdeError(f"problem {path.stem!r} has no parameter {sorted(unknown)}; its "
                           f"parameters are: {', '.join(accepted) or '(none)'}")
     built = factory(**(params or {}))

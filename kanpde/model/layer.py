@@ -88,7 +88,9 @@ class KANLayer(nn.Module):
 
     def basis_values(self, x: Tensor) -> Tensor:
         """Basis of each input, clamped into its grid range. x: (N, in) -> (N, in, G+k)."""
-        x = torch.minimum(torch.maximum(x, self.lower), self.upper)
+        # clamp (not minimum/maximum, which halve the gradient at a tie) keeps the full
+        # derivative at the ends of the range, where Neumann/Robin conditions evaluate it
+        x = torch.clamp(x, self.lower, self.upper)
         return bspline_basis(x, self.knots, self._order)
 
     def forward(self, x: Tensor) -> Tensor:

@@ -10,15 +10,52 @@ from torch import nn
 from kanpde.training.curriculum import Stage
 
 
-def make_optimizer(stage: Stage, model: nn.Module) -> torch.optim.Optimizer:
+class RescaledLBFGS:
+    """torch's L-BFGS with strong-Wolfe line search, run on ``loss / reference``.
+
+    torch's L-BFGS only stores a curvature pair when y.s > 1e-10 (hard-coded), so on a
+    small loss it stops learning curvature and stalls. Dividing the loss by a reference
+    value keeps y.s in range; each time the loss has fallen 10x below the reference, the
+    reference is reset and the L-BFGS memory restarted. A step is up to ``max_iter``
+    iterations. ``step(objective)`` takes a function returning the unscaled loss (no
+    backward) and returns the unscaled loss at the start of the step.
+    """
+
+    def __init__(self, params, lr: float = 1.0, max_iter: int = 20, history_size: int = 50):
+        self.params = list(params)
+        self.options = dict(lr=lr, max_iter=max_iter, history_size=history_size,
+                            line_search_fn="strong_wolfe", tolerance_grad=1e-20,
+                            tolerance_change=1e-20)
+        self.reference = None
+        self.last = None
+
+    def _restart(self, reference: float) -> None:
+        self.reference = max(reference, 1e-300)
+        self.lbfgs = torch.optim.LBFGS(self.params, **self.options)
+
+    def step(self, objective: Callable[[], torch.Tensor]) -> torch.Tensor:
+        if self.last is None or self.last < 0.1 * self.reference:
+            self._restart(self.last if self.last is not None else float(objective().detach()))
+
+        def closure():
+            self.lbfgs.zero_grad(set_to_none=True)
+            loss = objective()
+            scaled = loss / self.reference
+            scaled.backward()
+            return scaled
+
+        scaled = self.lbfgs.step(closure)
+        loss = scaled.detach() * self.reference
+        self.last = float(loss)  # L-BFGS syncs with the host on every iteration anyway
+        return loss
+
+
+def make_optimizer(stage: Stage, model: nn.Module):
+    """torch Adam, or RescaledLBFGS (a step = up to 20 iterations, as in pykan)."""
     params = list(model.parameters())
     if stage.optimizer == "adam":
         return torch.optim.Adam(params, lr=stage.lr)
-    # a step is up to 20 L-BFGS iterations (as in pykan); a single iteration per call
-    # stalls, since torch's LBFGS restarts its line-search bookkeeping on every call
-    return torch.optim.LBFGS(params, lr=stage.lr, max_iter=20, history_size=50,
-                             line_search_fn="strong_wolfe", tolerance_grad=1e-14,
-                             tolerance_change=1e-16)
+    return RescaledLBFGS(params, lr=stage.lr)
 
 
 def adam_state_by_name(optimizer: torch.optim.Optimizer, model: nn.Module) -> dict[str, dict]:

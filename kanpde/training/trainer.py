@@ -24,7 +24,7 @@ from kanpde.result import StageSummary, TrainResult
 from kanpde.training.callbacks import Callback
 from kanpde.training.curriculum import Stage
 from kanpde.training.losses import evaluate_residual, loss_terms, term_weights, total_loss
-from kanpde.training.optim import adam_state_by_name, load_adam_state, make_optimizer
+from kanpde.training.optim import RescaledLBFGS, adam_state_by_name, load_adam_state, make_optimizer
 from kanpde.training.sampler import SamplerConfig, sample_batch
 
 log = logging.getLogger("kanpde")
@@ -135,20 +135,19 @@ def _run_stage(problem, model, stage, index, optimizer, batch, sampler, generato
     start, first = time.perf_counter(), None
     latest: dict[str, torch.Tensor] = {}
 
-    def closure():
-        optimizer.zero_grad(set_to_none=True)
+    def objective() -> torch.Tensor:
         latest.update(loss_terms(problem, model, batch))
-        loss = total_loss(latest, weights)
-        loss.backward()
-        return loss
+        return total_loss(latest, weights)
 
     for stage_step in range(1, stage.steps + 1):
         if stage.resample_every and stage_step > 1 and (stage_step - 1) % stage.resample_every == 0:
             batch = sample_batch(problem, sampler, generator, batch.interior.dtype, batch.interior.device)
-        if isinstance(optimizer, torch.optim.LBFGS):
-            loss = optimizer.step(closure)
+        if isinstance(optimizer, RescaledLBFGS):
+            loss = optimizer.step(objective)
         else:
-            loss = closure()
+            optimizer.zero_grad(set_to_none=True)
+            loss = objective()
+            loss.backward()
             optimizer.step()
         run.step += 1
         if stage_step % log_every == 0 or stage_step in (1, stage.steps):

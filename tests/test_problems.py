@@ -1,0 +1,255 @@
+"""Tests for kanpde.problem and the shipped problems: every exact solution makes the PDE
+residual and every condition vanish; perturbing it makes them not vanish."""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+import kanpde
+from kanpde import Dirichlet, Initial, Interval, KanpdeError, Problem
+from kanpde.training.losses import evaluate_residual, loss_terms
+from kanpde.training.sampler import SamplerConfig, sample_batch
+
+ATOL = 1e-9  # float64 residual of an exact solution (second derivatives of O(50) terms)
+F64, CPU = torch.float64, torch.device("cpu")
+PROBLEMS = kanpde.known_problems()
+
+
+def gen(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+class Exact(nn.Module):
+    """The problem's exact solution (+ an optional bump(x: (N, d)) -> (N,)) as a module."""
+
+    def __init__(self, problem, bump=None):
+        super().__init__()
+        self.problem, self.bump = problem, bump
+
+    def forward(self, x):
+        values = self.problem.exact_values(x)
+        return values if self.bump is None else values + self.bump(x)[:, None]
+
+
+def bump(x):
+    """0.01 exp(first coordinate): non-zero everywhere, not harmonic, not periodic."""
+    return 0.01 * torch.exp(x[:, 0])
+
+
+def condition_residuals(problem, model, n=32, seed=1):
+    """[(condition, points x (N, d), residual (N, k))] at freshly sampled points."""
+    out = []
+    for condition in problem.conditions:
+        points = condition.sample(problem.domain, n, "uniform", gen(seed), F64, CPU)
+        x = points.x.detach().clone().requires_grad_(True)
+        u = problem.field(x, model(x))
+        out.append((condition, points.x, condition.residual(u, problem.coords(x), points, problem.params)))
+    return out
+
+
+def test_there_are_shipped_problems():
+    assert {"diffusion1d", "helmholtz2d", "poisson2d"} <= set(PROBLEMS)
+
+
+@pytest.mark.parametrize("name", PROBLEMS)
+def test_exact_solution_has_zero_residual(name):
+    problem = kanpde.load_problem(name)
+    assert problem.exact is not None, f"{name} has no exact solution to test against"
+    x = problem.domain.sample_interior(64, "uniform", generator=gen(), dtype=F64)
+    r = evaluate_residual(problem, Exact(problem), x)
+    assert r.shape[0] == len(x) and r.ndim == 2
+    assert r.abs().max() <= ATOL
+
+
+@pytest.mark.parametrize("name", PROBLEMS)
+def test_exact_solution_satisfies_every_condition(name):
+    problem = kanpde.load_problem(name)
+    assert problem.conditions, f"{name} has no conditions"
+    for condition, x, r in condition_residuals(problem, Exact(problem)):
+        assert r.shape[0] == len(x) and len(x) > 0
+        assert r.abs().max() <= ATOL, condition.label
+
+
+@pytest.mark.parametrize("name", PROBLEMS)
+def test_exact_solution_has_zero_loss_terms(name):
+    """The training loss sees the same thing: every term of loss_terms is ~0."""
+    problem = kanpde.load_problem(name)
+    batch = sample_batch(problem, SamplerConfig("sobol", interior=64, boundary=32), gen(), F64, CPU)
+    terms = loss_terms(problem, Exact(problem), batch)
+    assert set(terms) == {"residual", *(c.label for c in problem.conditions)}
+    for label, value in terms.items():
+        assert value <= ATOL**2, label
+
+
+@pytest.mark.parametrize("name", PROBLEMS)
+def test_perturbed_solution_has_nonzero_residual(name):
+    problem = kanpde.load_problem(name)
+    x = problem.domain.sample_interior(64, "uniform", generator=gen(), dtype=F64)
+    r = evaluate_residual(problem, Exact(problem, bump), x)
+    assert r.abs().max() > 1e-3  # the bump is >= 0.01 / e in size; its residual is of its size
+
+
+# residual of exact + bump = L[bump] for these linear problems, L as in each problem's docstring
+BUMP_RESIDUAL = {
+    "poisson2d": lambda b, p: -b,  # -lap(b) = -b
+    "helmholtz2d": lambda b, p: (1 + p.k**2) * b,  # lap(b) + k^2 b
+    "diffusion1d": lambda b, p: -p.D * b,  # b_t - D b_xx
+}
+
+
+@pytest.mark.parametrize("name", sorted(BUMP_RESIDUAL))
+def test_perturbed_solution_residual_is_the_operator_on_the_bump(name):
+    problem = kanpde.load_problem(name)
+    x = problem.domain.sample_interior(64, "uniform", generator=gen(), dtype=F64)
+    r = evaluate_residual(problem, Exact(problem, bump), x)
+    expected = BUMP_RESIDUAL[name](bump(x), problem.params)
+    torch.testing.assert_close(r[:, 0], expected, atol=ATOL, rtol=0)
+
+
+VALUE_CONDITIONS = [(name, i) for name in PROBLEMS
+                    for i, c in enumerate(kanpde.load_problem(name).conditions)
+                    if isinstance(c, Dirichlet) or (isinstance(c, Initial) and c.derivative == 0)]
+
+
+@pytest.mark.parametrize("name, index", VALUE_CONDITIONS)
+def test_perturbed_solution_misses_value_conditions_by_the_bump(name, index):
+    problem = kanpde.load_problem(name)
+    _, x, r = condition_residuals(problem, Exact(problem, bump))[index]
+    torch.testing.assert_close(r[:, 0], bump(x), atol=ATOL, rtol=0)
+
+
+# -- parameters ------------------------------------------------------------------------------
+
+def test_helmholtz_params_are_passed_through():
+    problem = kanpde.load_problem("helmholtz2d", {"a1": 2.0})
+    assert problem.params == {"a1": 2.0, "a2": 4.0, "k": 1.0} and problem.params.a1 == 2.0
+    x = problem.domain.sample_interior(64, "uniform", generator=gen(), dtype=F64)
+    expected = torch.sin(2 * math.pi * x[:, 0]) * torch.sin(4 * math.pi * x[:, 1])
+    torch.testing.assert_close(problem.exact_values(x)[:, 0], expected, atol=1e-14, rtol=0)
+    assert evaluate_residual(problem, Exact(problem), x).abs().max() <= ATOL
+    for condition, _, r in condition_residuals(problem, Exact(problem)):
+        assert r.abs().max() <= ATOL, condition.label
+    # the default (a1 = 1) solution does not solve the a1 = 2 problem
+    default = kanpde.load_problem("helmholtz2d")
+    assert evaluate_residual(problem, Exact(default), x).abs().max() > 1.0
+
+
+def test_with_params_matches_load_with_params():
+    x = kanpde.load_problem("diffusion1d").domain.sample_interior(32, "uniform", generator=gen(), dtype=F64)
+    a = kanpde.load_problem("diffusion1d", {"D": 0.5})
+    b = kanpde.load_problem("diffusion1d").with_params(D=0.5)
+    assert a.params == b.params == {"D": 0.5}
+    assert evaluate_residual(b, Exact(b), x).abs().max() <= ATOL
+    torch.testing.assert_close(evaluate_residual(a, Exact(a, bump), x), evaluate_residual(b, Exact(b, bump), x),
+                               atol=0, rtol=0)
+    with pytest.raises(KanpdeError, match=r"\['nu'\].*D"):
+        b.with_params(nu=1.0)
+
+
+def test_unknown_problem_lists_known_problems():
+    with pytest.raises(KanpdeError) as info:
+        kanpde.load_problem("nope")
+    message = str(info.value)
+    assert "'nope'" in message and all(name in message for name in PROBLEMS)
+
+
+def test_missing_problem_file_raises(tmp_path):
+    with pytest.raises(KanpdeError, match="does not exist"):
+        kanpde.load_problem(str(tmp_path / "absent.py"))
+
+
+@pytest.mark.parametrize("name, params, unknown, accepted", [
+    ("helmholtz2d", {"a3": 1.0}, "['a3']", "a1, a2, k"),
+    ("diffusion1d", {"nu": 1.0, "D": 2.0}, "['nu']", "D"),
+    ("poisson2d", {"k": 1.0}, "['k']", "(none)"),
+])
+def test_unknown_params_list_accepted_params(name, params, unknown, accepted):
+    with pytest.raises(KanpdeError) as info:
+        kanpde.load_problem(name, params)
+    message = str(info.value)
+    assert unknown in message and message.endswith(accepted)
+
+
+USER_PROBLEM = '''
+import torch
+from kanpde import Dirichlet, Interval, Problem
+
+
+def exact(x, p):
+    return torch.exp(p.c * x.x)
+
+
+def problem(c: float = 1.0) -> Problem:
+    return Problem(
+        name="growth",
+        domain=Interval(0.0, 1.0),
+        residual=lambda u, x, p: u.d("x") - p.c * u.value,
+        conditions=[Dirichlet("x-", value=1.0)],
+        params={"c": c},
+        exact=exact,
+    )
+'''
+
+
+def test_problem_file_outside_the_repository_loads(tmp_path):
+    path = tmp_path / "growth.py"
+    path.write_text(USER_PROBLEM)
+    problem = kanpde.load_problem(str(path), {"c": 0.7})
+    assert problem.name == "growth" and problem.params == {"c": 0.7}
+    x = problem.domain.sample_interior(32, "uniform", generator=gen(), dtype=F64)
+    assert evaluate_residual(problem, Exact(problem), x).abs().max() <= ATOL
+    r = evaluate_residual(problem, Exact(problem, bump), x)  # (0.01 e^x)' - 0.7 * 0.01 e^x
+    torch.testing.assert_close(r[:, 0], 0.3 * bump(x), atol=ATOL, rtol=0)
+
+
+@pytest.mark.parametrize("source, message", [
+    ("X = 1\n", "must define a function problem"),
+    ("def problem():\n    return 3\n", "returned int, not a Problem"),
+], ids=["no_factory", "not_a_problem"])
+def test_bad_problem_file_raises(tmp_path, source, message):
+    path = tmp_path / "bad.py"
+    path.write_text(source)
+    with pytest.raises(KanpdeError, match=message):
+        kanpde.load_problem(str(path))
+
+
+def test_problem_file_with_var_keyword_factory_accepts_params(tmp_path):
+    path = tmp_path / "star.py"
+    path.write_text("from kanpde import Interval, Problem\n"
+                    "def problem(**params):\n"
+                    "    return Problem('star', Interval(0.0, 1.0), lambda u, x, p: u.value, params=params)\n")
+    assert kanpde.load_problem(str(path), {"nu": 2.0}).params == {"nu": 2.0}
+
+
+# -- residual shape checks -------------------------------------------------------------------
+
+def toy(residual):
+    return Problem("toy", Interval(0.0, 1.0), residual=residual)
+
+
+N = 8
+X = torch.linspace(0.0, 1.0, N, dtype=F64)[:, None]
+IDENTITY = nn.Identity()  # u(x) = x as a (N, 1) field
+
+
+@pytest.mark.parametrize("residual, shown", [
+    (lambda u, x, p: u.value[:, None, None].expand(N, 2, 2), f"({N}, 2, 2)"),
+    (lambda u, x, p: 1.0, "float"),
+    (lambda u, x, p: u.value[:-1], f"({N - 1},)"),
+    (lambda u, x, p: u.value.sum(), "()"),
+], ids=["rank3", "python_float", "short", "scalar_tensor"])
+def test_wrong_residual_shape_raises_with_expected_shape(residual, shown):
+    with pytest.raises(KanpdeError) as info:
+        evaluate_residual(toy(residual), IDENTITY, X)
+    message = str(info.value)
+    assert f"({N},) or ({N}, k)" in message and shown in message
+
+
+@pytest.mark.parametrize("residual, expected", [
+    (lambda u, x, p: u.d("x") - 1.0, torch.zeros(N, 1, dtype=F64)),
+    (lambda u, x, p: torch.stack([u.value, u.d("x")], dim=1), torch.stack([X[:, 0], torch.ones(N, dtype=F64)], 1)),
+], ids=["vector", "two_equations"])
+def test_accepted_residual_shapes(residual, expected):
+    torch.testing.assert_close(evaluate_residual(toy(residual), IDENTITY, X), expected, atol=1e-15, rtol=0)
