@@ -39,6 +39,8 @@ class Problem:
 
     residual(u: Field, x: Coords, p: Params) -> (N,) or (N, k) for k equations.
     exact(x: Coords, p: Params) -> (N,) or (N, m) for m components.
+    transform(x: (N, d), values: (N, m)) -> (N, m): applied to the network's output to
+    give the solution (e.g. a hard constraint, see kanpde.constraints); None: identity.
     """
 
     name: str
@@ -48,6 +50,7 @@ class Problem:
     components: Sequence[str] = ("u",)
     params: Mapping[str, float] = field(default_factory=dict)
     exact: Callable[[Coords, Params], torch.Tensor] | None = None
+    transform: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
 
     def __post_init__(self):
         self.components = tuple(self.components)
@@ -67,6 +70,11 @@ class Problem:
     def space(self) -> tuple[str, ...]:
         """Coordinates that grad/div/laplacian act on."""
         return self.domain.space.names if isinstance(self.domain, SpaceTime) else self.domain.names
+
+    def solution(self, model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+        """The solution the model represents at x: (N, d) -> (N, m)."""
+        values = model(x)
+        return values if self.transform is None else self.transform(x, values)
 
     def field(self, x: torch.Tensor, values: torch.Tensor) -> Field:
         return Field(x, values, self.domain.names, self.components, self.space)

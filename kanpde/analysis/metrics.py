@@ -14,10 +14,10 @@ def evaluation_points(problem: Problem, n: int = 10_000, dtype=torch.float64, de
     return problem.domain.sample_interior(n, "grid", dtype=dtype, device=device)
 
 
-def predict(model: nn.Module, x: torch.Tensor, chunk: int = 65_536) -> torch.Tensor:
-    """Model values at x: (M, d) -> (M, m), in chunks, without building a graph."""
+def predict(problem: Problem, model: nn.Module, x: torch.Tensor, chunk: int = 65_536) -> torch.Tensor:
+    """The solution at x: (M, d) -> (M, m), in chunks, without building a graph."""
     with torch.no_grad():
-        return torch.cat([model(part) for part in x.split(chunk)])
+        return torch.cat([problem.solution(model, part) for part in x.split(chunk)])
 
 
 def relative_l2(pred: torch.Tensor, ref: torch.Tensor) -> float:
@@ -32,7 +32,7 @@ def evaluate(problem: Problem, model: nn.Module, n: int = 10_000, n_residual: in
     metrics: dict = {"eval_points": len(x)}
     exact = problem.exact_values(x)
     if exact is not None:
-        pred = predict(model, x)
+        pred = predict(problem, model, x)
         metrics["rel_l2"] = relative_l2(pred, exact)
         metrics["max_abs"] = float((pred - exact).abs().max())
         if len(problem.components) > 1:

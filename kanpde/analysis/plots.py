@@ -26,7 +26,7 @@ def plot_solution(problem: Problem, model: nn.Module, path: Path, n: int = 20_00
         return None
     reference = next(model.parameters())
     x = evaluation_points(problem, n, reference.dtype, reference.device)
-    pred = predict(model, x).cpu()
+    pred = predict(problem, model, x).cpu()
     exact = problem.exact_values(x)
     exact = exact.cpu() if exact is not None else None
     x = x.cpu()

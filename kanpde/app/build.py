@@ -9,6 +9,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from kanpde.constraints import hard_dirichlet
 from kanpde.errors import KanpdeError
 from kanpde.model import KAN, MLP, KANConfig
 from kanpde.problem import Problem, load_problem
@@ -44,7 +45,8 @@ def resolve_device(name: str) -> torch.device:
 
 def build_problem(cfg: DictConfig) -> Problem:
     params = OmegaConf.to_container(cfg.params, resolve=True)
-    return load_problem(cfg.source or cfg.name, params)
+    problem = load_problem(cfg.source or cfg.name, params)
+    return hard_dirichlet(problem) if cfg.hard_dirichlet else problem
 
 
 def build_model(cfg: DictConfig, problem: Problem, dtype: torch.dtype, device: torch.device,

@@ -37,6 +37,7 @@ class ProblemConf:
     name: str = MISSING  # names the run directory
     source: Optional[str] = None  # shipped problem name or path to a .py file (default: name)
     params: Dict[str, Any] = field(default_factory=dict)
+    hard_dirichlet: bool = False  # impose constant Dirichlet values exactly (output transform)
 
 
 @dataclass

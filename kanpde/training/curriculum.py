@@ -34,9 +34,9 @@ class Stage:
             raise KanpdeError(f"stage grid size must be a positive integer; got {self.grid}")
 
 
-def grid_schedule(grids, adam_steps: int = 500, lbfgs_steps: int = 50, lr: float = 1e-2,
-                  update_grid: bool = True) -> list[Stage]:
-    """Adam warm-up on the first grid, then L-BFGS on each grid in turn (knots adapted to
-    the points at the start of each L-BFGS stage when update_grid)."""
+def grid_schedule(grids, adam_steps: int = 300, lbfgs_steps: int = 30, lr: float = 1e-2,
+                  update_grid: bool = False) -> list[Stage]:
+    """Adam warm-up on the first grid, then L-BFGS on each grid in turn (a step is up to
+    20 iterations; knots adapted to the points at each L-BFGS stage start when update_grid)."""
     stages = [Stage(adam_steps, "adam", lr, grid=grids[0])]
     return stages + [Stage(lbfgs_steps, "lbfgs", 1.0, grid=g, update_grid=update_grid) for g in grids]

@@ -17,7 +17,7 @@ RESIDUAL = "residual"
 def evaluate_residual(problem: Problem, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """PDE residual at interior points x: (N, d) -> (N, k)."""
     x = x.detach().requires_grad_(True)
-    u = problem.field(x, model(x))
+    u = problem.field(x, problem.solution(model, x))
     r = problem.residual(u, problem.coords(x), problem.params)
     if not isinstance(r, torch.Tensor) or r.ndim not in (1, 2) or r.shape[0] != len(x):
         shape = tuple(r.shape) if isinstance(r, torch.Tensor) else type(r).__name__
@@ -32,7 +32,7 @@ def loss_terms(problem: Problem, model: nn.Module, batch: Batch) -> dict[str, to
     terms = {RESIDUAL: evaluate_residual(problem, model, batch.interior).square().mean()}
     for condition, points in zip(problem.conditions, batch.conditions):
         x = points.x.detach().requires_grad_(True)
-        u = problem.field(x, model(x))
+        u = problem.field(x, problem.solution(model, x))
         terms[condition.label] = condition.residual(u, problem.coords(x), points, problem.params).square().mean()
     return terms
 

@@ -15,8 +15,9 @@ class RescaledLBFGS:
 
     torch's L-BFGS only stores a curvature pair when y.s > 1e-10 (hard-coded), so on a
     small loss it stops learning curvature and stalls. Dividing the loss by a reference
-    value keeps y.s in range; each time the loss has fallen 10x below the reference, the
-    reference is reset and the L-BFGS memory restarted. A step is up to ``max_iter``
+    value keeps y.s in range; each time the loss has fallen 10x below the reference, or a
+    whole step did not lower it (a failed line search leaves torch's L-BFGS stuck on the
+    same direction), the reference is reset and the memory restarted. A step is up to ``max_iter``
     iterations. ``step(objective)`` takes a function returning the unscaled loss (no
     backward) and returns the unscaled loss at the start of the step.
     """
@@ -28,13 +29,14 @@ class RescaledLBFGS:
                             tolerance_change=1e-20)
         self.reference = None
         self.last = None
+        self.stalled = False
 
     def _restart(self, reference: float) -> None:
         self.reference = max(reference, 1e-300)
         self.lbfgs = torch.optim.LBFGS(self.params, **self.options)
 
     def step(self, objective: Callable[[], torch.Tensor]) -> torch.Tensor:
-        if self.last is None or self.last < 0.1 * self.reference:
+        if self.last is None or self.stalled or self.last < 0.1 * self.reference:
             self._restart(self.last if self.last is not None else float(objective().detach()))
 
         def closure():
@@ -46,7 +48,8 @@ class RescaledLBFGS:
 
         scaled = self.lbfgs.step(closure)
         loss = scaled.detach() * self.reference
-        self.last = float(loss)  # L-BFGS syncs with the host on every iteration anyway
+        previous, self.last = self.last, float(loss)  # L-BFGS syncs on every iteration anyway
+        self.stalled = previous is not None and self.last >= previous
         return loss
 
 

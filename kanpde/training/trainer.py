@@ -45,16 +45,18 @@ class _Run:
         self.start = time.perf_counter()
         self.keep_good(loss=math.inf)
 
-    def keep_good(self, loss: float) -> None:
-        self.good_state = copy.deepcopy(self.model.state_dict())
+    def keep_good(self, loss: float, state: dict | None = None) -> None:
+        """Keep ``state`` (default: the model's current one) as the last good model."""
+        self.good_state = state if state is not None else copy.deepcopy(self.model.state_dict())
         self.good_step, self.good_loss = self.step, loss
 
     def restore_good(self) -> None:
         self.model.load_state_dict(self.good_state)
 
     def record(self, stage_index: int, stage: Stage, stage_step: int, loss: torch.Tensor,
-               terms: Mapping[str, torch.Tensor]) -> dict:
-        """Read the loss back (one host sync), check it, log it."""
+               terms: Mapping[str, torch.Tensor], state: dict) -> dict:
+        """Read the loss back (one host sync), check it, log it; ``state`` is the model
+        that produced ``loss`` (taken before the step), kept as the last good one."""
         row = {"stage": stage_index, "step": self.step, "stage_step": stage_step,
                "grid": _grid(self.model), "optimizer": stage.optimizer, "lr": stage.lr,
                "loss": float(loss), **{name: float(v.detach()) for name, v in terms.items()},
@@ -62,7 +64,7 @@ class _Run:
         if not math.isfinite(row["loss"]):
             raise _NonFinite(row)
         self.history.append(row)
-        self.keep_good(row["loss"])
+        self.keep_good(row["loss"], state)
         for cb in self.callbacks:
             cb.on_log(row)
         return row
@@ -136,12 +138,17 @@ def _run_stage(problem, model, stage, index, optimizer, batch, sampler, generato
     latest: dict[str, torch.Tensor] = {}
 
     def objective() -> torch.Tensor:
-        latest.update(loss_terms(problem, model, batch))
-        return total_loss(latest, weights)
+        terms = loss_terms(problem, model, batch)
+        if not latest:  # keep the terms of the step's first evaluation, the logged one
+            latest.update(terms)
+        return total_loss(terms, weights)
 
     for stage_step in range(1, stage.steps + 1):
         if stage.resample_every and stage_step > 1 and (stage_step - 1) % stage.resample_every == 0:
             batch = sample_batch(problem, sampler, generator, batch.interior.dtype, batch.interior.device)
+        log_now = stage_step % log_every == 0 or stage_step in (1, stage.steps)
+        before = copy.deepcopy(model.state_dict()) if log_now else None
+        latest.clear()
         if isinstance(optimizer, RescaledLBFGS):
             loss = optimizer.step(objective)
         else:
@@ -150,8 +157,8 @@ def _run_stage(problem, model, stage, index, optimizer, batch, sampler, generato
             loss.backward()
             optimizer.step()
         run.step += 1
-        if stage_step % log_every == 0 or stage_step in (1, stage.steps):
-            row = run.record(index, stage, stage_step, loss.detach(), latest)
+        if log_now:
+            row = run.record(index, stage, stage_step, loss.detach(), latest, before)
             first = row["loss"] if first is None else first
     last = run.history[-1]["loss"] if stage.steps else run.good_loss
     summary = StageSummary(index, stage.optimizer, _grid(model), stage.steps,

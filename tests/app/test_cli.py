@@ -1,0 +1,76 @@
+"""The `kanpde` command end to end (subprocesses into a temporary directory)."""
+
+import csv
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+from kanpde import KAN, KANConfig, load_problem
+from kanpde.analysis import evaluate
+from kanpde.model import extend_grid
+
+SHORT = ["progress=false", "eval_points=400", "sampler.interior=64", "sampler.boundary=16",
+         "train.log_every=2", "train.stages=[{steps:4,optimizer:adam,lr:0.01,grid:3},"
+         "{steps:2,optimizer:lbfgs,lr:1.0,grid:6}]"]
+
+
+def kanpde(tmp_path, *args):
+    return subprocess.run([sys.executable, "-m", "kanpde", *args, f"hydra.run.dir={tmp_path}/run"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+
+
+def test_short_run_writes_a_run_directory_that_reproduces_its_metrics(tmp_path):
+    proc = kanpde(tmp_path, *SHORT, "model.widths=[3]")
+    assert proc.returncode == 0, proc.stderr
+    run = tmp_path / "run"
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["status"] == "ok" and metrics["problem"] == "poisson2d"
+    rows = list(csv.DictReader(open(run / "history.csv")))
+    assert [int(r["step"]) for r in rows] == [1, 2, 4, 5, 6]  # log_every=2 plus stage ends
+    assert float(rows[-1]["loss"]) == pytest.approx(metrics["final_loss"])
+    # oracle: the checkpoint, loaded into a fresh model, gives the reported error
+    problem = load_problem("poisson2d")
+    model = KAN([2, 3, 1], problem.domain.bounds, KANConfig(grid_size=3), dtype=torch.float64)
+    extend_grid(model, 6)
+    model.load_state_dict(torch.load(run / "model.pt")["state_dict"])
+    assert evaluate(problem, model, n=400)["rel_l2"] == pytest.approx(metrics["rel_l2"], rel=1e-9)
+    for name in ("config.yaml", "solution.png", "loss.png"):
+        assert (run / name).stat().st_size > 0
+
+
+BAD_FILES = {
+    "missing_face": ("Dirichlet(faces='z-')", "lambda u, x, p: -u.laplacian()", ["z-", "x-, x+, y-, y+"]),
+    "wrong_shape": ("Dirichlet()", "lambda u, x, p: torch.stack([u.value] * 4).reshape(-1, 2, 2)",
+                    ["residual", "expected", ",)"]),
+}
+
+
+@pytest.mark.parametrize("case", BAD_FILES)
+def test_bad_problem_file_ends_with_a_paragraph_not_a_traceback(tmp_path, case):
+    condition, residual, words = BAD_FILES[case]
+    path = tmp_path / f"{case}.py"
+    path.write_text(textwrap.dedent(f"""
+        import torch
+        from kanpde import Box, Dirichlet, Problem
+        def problem():
+            return Problem("bad", Box([0, 0], [1, 1]), {residual}, [{condition}])
+    """))
+    proc = kanpde(tmp_path, f"problem={path}", *SHORT)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert all(w in proc.stderr + proc.stdout for w in words), proc.stderr
+
+
+@pytest.mark.parametrize("args,words", [
+    (["problem=nope"], ["nope", "poisson2d", "helmholtz2d", "diffusion1d"]),
+    (["seed=abc"], ["seed", "abc", "Integer"]),
+])
+def test_bad_override_ends_with_a_paragraph_not_a_traceback(tmp_path, args, words):
+    proc = kanpde(tmp_path, *args)
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert all(w in proc.stderr for w in words), proc.stderr

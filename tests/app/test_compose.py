@@ -1,0 +1,72 @@
+"""Every config option composes (Hydra compose API) and builds the objects it names."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.errors import ConfigCompositionException
+from omegaconf.errors import ValidationError
+
+from kanpde import KAN, MLP
+from kanpde.app.build import build
+from kanpde.app.main import CONFIG_DIR, expand_problem_path
+from kanpde.app.schema import register
+
+register()
+GROUPS = {g: sorted(p.stem for p in (Path(CONFIG_DIR) / g).glob("*.yaml"))
+          for g in ("problem", "model", "train", "sampler")}
+
+
+def _compose(overrides=()):
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base=None):
+        return compose(config_name="config", overrides=list(overrides))
+
+
+@pytest.mark.parametrize("group,option", [(g, o) for g, opts in GROUPS.items() for o in opts
+                                          if (g, o) != ("problem", "file")])
+def test_every_option_composes_and_builds(group, option):
+    cfg = _compose([f"{group}={option}"])
+    job = build(cfg)
+    if group == "problem":
+        assert job.problem.name == option
+        assert dict(job.problem.params) == {k: float(v) for k, v in cfg.problem.params.items()} or not cfg.problem.params
+    assert isinstance(job.model, MLP if cfg.model.kind.value == "mlp" else KAN)
+    x = job.problem.domain.sample_interior(4, "uniform", generator=torch.Generator().manual_seed(0))
+    assert job.model(x).shape == (len(x), len(job.problem.components))
+    assert [s.steps for s in job.curriculum] == [s.steps for s in cfg.train.stages]
+    assert job.sampler.method == cfg.sampler.method.value
+
+
+def test_kan_widths_and_grid_follow_the_config():
+    job = build(_compose(["model.widths=[3,4]", "model.grid=7", "dtype=float32"]))
+    assert job.model.widths == [2, 3, 4, 1]
+    assert job.model.grid_size == 7
+    assert next(job.model.parameters()).dtype == torch.float32
+
+
+def test_problem_path_override_selects_the_file_config(tmp_path):
+    path = tmp_path / "my_pde.py"
+    args = expand_problem_path(["kanpde", f"problem={path}", "seed=1"])
+    assert args == ["kanpde", "problem=file", f"problem.source={path}", "problem.name=my_pde", "seed=1"]
+
+
+@pytest.mark.parametrize("override,words", [
+    ("seed=abc", ["seed", "Integer"]),
+    ("dtype=float16", ["dtype", "float32", "float64"]),
+    ("model.kind=transformer", ["kind", "kan", "mlp"]),
+    ("train.stages.0.optimizer=sgd", ["optimizer", "adam", "lbfgs"]),
+    ("model.grid=1.5", ["grid", "Integer"]),
+])
+def test_a_value_of_the_wrong_type_is_named_with_what_is_accepted(override, words):
+    with pytest.raises((ConfigCompositionException, ValidationError)) as error:
+        _compose([override])
+    message = str(error.value) + str(error.value.__cause__ or "")
+    assert all(w in message for w in words), message
+
+
+def test_unknown_problem_lists_the_available_ones():
+    with pytest.raises(Exception) as error:
+        _compose(["problem=nope"])
+    message = str(error.value)
+    assert "nope" in message and "poisson2d" in message and "helmholtz2d" in message

@@ -1,0 +1,56 @@
+"""Hard Dirichlet constraints: exact on the faces, the network's values inside."""
+
+import pytest
+import torch
+
+from kanpde import Box, Dirichlet, Disk, Initial, Interval, KanpdeError, Problem, SpaceTime
+from kanpde.constraints import hard_dirichlet
+
+GEN = torch.Generator().manual_seed(0)
+
+
+def net(x):
+    """Any smooth 'network' that is not zero on the boundary: (N, d) -> (N, 1)."""
+    return (1.0 + torch.sin(3 * x).sum(dim=1, keepdim=True))
+
+
+def make(domain, conditions):
+    return Problem("p", domain, lambda u, x, p: u.value, conditions)
+
+
+@pytest.mark.parametrize("domain,faces,value", [
+    (Box([-1, 0], [1, 2]), None, 0.0),
+    (Box([0, 0, 0], [1, 2, 3]), ("x-", "z+"), 1.5),
+    (Disk((0.5, -0.5), 2.0), None, -2.0),
+    (SpaceTime(Interval(-1, 1), 0, 1), None, 0.0),
+])
+def test_constrained_faces_hold_the_value_exactly(domain, faces, value):
+    problem = hard_dirichlet(make(domain, [Dirichlet(faces, value=value)]))
+    x, _ = domain.sample_boundary(200, faces, generator=GEN)
+    assert torch.allclose(problem.solution(net, x), torch.full((len(x), 1), value, dtype=x.dtype), atol=1e-13)
+    inside = domain.sample_interior(200, generator=GEN)
+    gap = (problem.solution(net, inside) - value).abs()
+    assert (gap > 1e-6).float().mean() > 0.9  # inside, the network still shapes the solution
+    assert problem.conditions == ()
+
+
+def test_other_conditions_stay_in_the_loss():
+    domain = SpaceTime(Interval(-1, 1), 0, 1)
+    initial = Initial(value=lambda x, p: torch.sin(x.x))
+    problem = hard_dirichlet(make(domain, [Dirichlet(value=0.0), initial,
+                                           Dirichlet("t1", value=lambda x, p: x.x, name="end")]))
+    assert [c.label for c in problem.conditions] == ["initial", "end"]
+
+
+def test_box_distance_is_the_product_of_face_distances():
+    problem = hard_dirichlet(make(Box([0, 0], [2, 1]), [Dirichlet(("x-", "y+"), value=0.0)]))
+    x = torch.tensor([[0.5, 0.25], [1.5, 0.5]], dtype=torch.float64)
+    expected = (2 * x[:, 0] / 2) * (2 * (1 - x[:, 1])) * net(x)[:, 0]
+    assert torch.allclose(problem.solution(net, x)[:, 0], expected, atol=1e-15)
+
+
+def test_errors_say_what_can_be_imposed():
+    with pytest.raises(KanpdeError, match="no Dirichlet condition with a constant"):
+        hard_dirichlet(make(Box([0, 0], [1, 1]), [Dirichlet(value=lambda x, p: x.x)]))
+    with pytest.raises(KanpdeError, match="different values"):
+        hard_dirichlet(make(Box([0, 0], [1, 1]), [Dirichlet("x-", value=0.0), Dirichlet("x+", value=1.0)]))
