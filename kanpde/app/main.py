@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -58,7 +59,14 @@ def expand_problem_path(argv: list[str]) -> list[str]:
     return out
 
 
+def _stop_gracefully(signum, frame):
+    """SIGTERM (a cluster's time limit, `kill`) stops training like Ctrl-C: the run keeps
+    its last good model and still writes its directory."""
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _stop_gracefully)
     register()
     sys.argv = expand_problem_path(sys.argv)
     _hydra_main()

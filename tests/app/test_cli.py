@@ -2,9 +2,11 @@
 
 import csv
 import json
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 import torch
@@ -75,3 +77,19 @@ def test_bad_override_ends_with_a_paragraph_not_a_traceback(tmp_path, args, word
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr + proc.stdout
     assert all(w in proc.stderr for w in words), proc.stderr
+
+
+def test_sigterm_mid_training_still_writes_the_run(tmp_path):
+    args = [sys.executable, "-m", "kanpde", *SHORT[:-1], "train.log_every=1",
+            "train.stages=[{steps:100000,optimizer:adam,lr:0.001}]", f"hydra.run.dir={tmp_path}/run"]
+    proc = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    run, log = tmp_path / "run", tmp_path / "run" / "main.log"
+    deadline = time.time() + 120
+    while time.time() < deadline and "stage 1:" not in (log.read_text() if log.exists() else ""):
+        time.sleep(0.2)
+    time.sleep(3)  # let it train a little
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=120)
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["status"] == "interrupted" and "kept the model" in metrics["message"]
+    assert len(list(csv.DictReader(open(run / "history.csv")))) >= 1
