@@ -1,6 +1,7 @@
 """kanpde: physics-informed PDE solving with Kolmogorov-Arnold Networks."""
 
 from kanpde.conditions import Dirichlet, Initial, Neumann, PointData, Periodic, Robin
+from kanpde.constraints import hard_dirichlet
 from kanpde.errors import KanpdeError
 from kanpde.geometry import Box, Disk, Interval, SpaceTime
 from kanpde.model import KAN, MLP, KANConfig
@@ -13,5 +14,5 @@ __all__ = [
     "Box", "Coords", "Dirichlet", "Disk", "Field", "Initial", "Interval", "KAN", "KANConfig",
     "KanpdeError", "MLP", "Neumann", "Params", "Periodic", "PointData", "Problem", "Robin",
     "SamplerConfig", "SpaceTime", "Stage", "TrainResult", "grid_schedule", "known_problems",
-    "load_problem", "solve",
+    "hard_dirichlet", "load_problem", "solve",
 ]

@@ -63,10 +63,10 @@ class Condition:
         if self.faces:
             domain.check_faces(self.faces)
         if self.component is None and len(components) > 1:
-            raise KanpdeError(f"{self.label}: the solution has components {', '.join(components)}; "
+            raise KanpdeError(f"the solution has components {', '.join(components)}; "
                               "say which one this condition is on with component=...")
         if self.component is not None and self.component not in components:
-            raise KanpdeError(f"{self.label}: unknown component {self.component!r}; the "
+            raise KanpdeError(f"unknown component {self.component!r}; the "
                               f"solution components are: {', '.join(components)}")
 
     def sample(self, domain: Domain, n: int, method: str, generator, dtype, device) -> Points:
@@ -141,7 +141,7 @@ class Periodic(Condition):
 
     def check(self, domain, components):
         if self.axis not in domain.names:
-            raise KanpdeError(f"{self.label}: no coordinate {self.axis!r}; the coordinates are: "
+            raise KanpdeError(f"no coordinate {self.axis!r}; the coordinates are: "
                               f"{', '.join(domain.names)}")
         super().check(domain, components)
 
@@ -177,7 +177,7 @@ class Initial(Condition):
 
     def check(self, domain, components):
         if not isinstance(domain, SpaceTime):
-            raise KanpdeError(f"{self.label}: an initial condition needs a SpaceTime domain; got "
+            raise KanpdeError(f"an initial condition needs a SpaceTime domain; got "
                               f"{domain!r}")
         super().check(domain, components)
 
@@ -203,10 +203,10 @@ class PointData(Condition):
     def check(self, domain, components):
         super().check(domain, components)
         if self.x is None or self.values is None:
-            raise KanpdeError(f"{self.label}: PointData needs both x (M, d) and values (M,)")
+            raise KanpdeError(f"PointData needs both x (M, d) and values (M,)")
         x = torch.as_tensor(self.x)
         if x.ndim != 2 or x.shape[1] != domain.dim or torch.as_tensor(self.values).numel() != x.shape[0]:
-            raise KanpdeError(f"{self.label}: x must be (M, {domain.dim}) and values (M,); got x "
+            raise KanpdeError(f"x must be (M, {domain.dim}) and values (M,); got x "
                               f"{tuple(x.shape)} and values {tuple(torch.as_tensor(self.values).shape)}")
 
     @property

@@ -60,7 +60,10 @@ class Problem:
             if not isinstance(condition, Condition):
                 raise KanpdeError(f"problem {self.name!r}: {condition!r} is not a condition; use "
                                   "Dirichlet, Neumann, Robin, Periodic, Initial or PointData")
-            condition.check(self.domain, self.components)
+            try:
+                condition.check(self.domain, self.components)
+            except KanpdeError as error:
+                raise KanpdeError(f"problem {self.name!r}, condition {condition.label}: {error}") from None
         labels = [c.label for c in self.conditions]
         if len(set(labels)) != len(labels):
             raise KanpdeError(f"problem {self.name!r}: two conditions share a name ({labels}); "
