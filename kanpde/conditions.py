@@ -203,7 +203,7 @@ class PointData(Condition):
     def check(self, domain, components):
         super().check(domain, components)
         if self.x is None or self.values is None:
-            raise KanpdeError(f"PointData needs both x (M, d) and values (M,)")
+            raise KanpdeError("PointData needs both x (M, d) and values (M,)")
         x = torch.as_tensor(self.x)
         if x.ndim != 2 or x.shape[1] != domain.dim or torch.as_tensor(self.values).numel() != x.shape[0]:
             raise KanpdeError(f"x must be (M, {domain.dim}) and values (M,); got x "

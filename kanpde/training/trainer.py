@@ -10,7 +10,6 @@ status "nan" and advice.
 from __future__ import annotations
 
 import copy
-import logging
 import math
 import time
 from collections.abc import Mapping, Sequence
@@ -26,9 +25,6 @@ from kanpde.training.curriculum import Stage
 from kanpde.training.losses import evaluate_residual, loss_terms, term_weights, total_loss
 from kanpde.training.optim import RescaledLBFGS, adam_state_by_name, load_adam_state, make_optimizer
 from kanpde.training.sampler import SamplerConfig, sample_batch
-
-log = logging.getLogger("kanpde")
-
 
 class _NonFinite(Exception):
     pass
