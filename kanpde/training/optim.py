@@ -31,17 +31,19 @@ class RescaledLBFGS:
         self.last = None
         self.stalled = False
 
-    def _restart(self, reference: float) -> None:
-        self.reference = max(reference, 1e-300)
+    def _restart(self) -> None:
+        self.reference = None  # the first loss evaluated after the restart
         self.lbfgs = torch.optim.LBFGS(self.params, **self.options)
 
     def step(self, objective: Callable[[], torch.Tensor]) -> torch.Tensor:
         if self.last is None or self.stalled or self.last < 0.1 * self.reference:
-            self._restart(self.last if self.last is not None else float(objective().detach()))
+            self._restart()
 
         def closure():
             self.lbfgs.zero_grad(set_to_none=True)
             loss = objective()
+            if self.reference is None:
+                self.reference = max(float(loss.detach()), 1e-300)
             scaled = loss / self.reference
             scaled.backward()
             return scaled

@@ -26,6 +26,7 @@ from kanpde.training.losses import evaluate_residual, loss_terms, term_weights, 
 from kanpde.training.optim import RescaledLBFGS, adam_state_by_name, load_adam_state, make_optimizer
 from kanpde.training.sampler import SamplerConfig, sample_batch
 
+
 class _NonFinite(Exception):
     pass
 
