@@ -48,18 +48,19 @@ def hard_dirichlet(problem: Problem) -> Problem:
                               "per component can be imposed exactly")
         by_component[index] = (value, seen + faces)
 
-    def transform(x: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
-        columns = []
-        for i in range(values.shape[1]):
-            if i not in by_component:
-                columns.append(values[:, i])
-                continue
-            value, faces = by_component[i]
-            distance = torch.ones_like(values[:, i])
+    def transform(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(shift, scale), each (N, m): the constant and the distance factor per component."""
+        ones = torch.ones(len(x), dtype=x.dtype, device=x.device)
+        shifts, scales = [], []
+        for i in range(len(problem.components)):
+            value, faces = by_component.get(i, (0.0, []))
+            distance = ones
             for face in faces:
                 distance = distance * _face_factor(problem.domain, face, x)
-            columns.append(value + distance * values[:, i])
-        return torch.stack(columns, dim=1)
+            shifts.append(value * ones)
+            scales.append(distance)
+        shift, scale = torch.stack(shifts, dim=1), torch.stack(scales, dim=1)
+        return shift, scale
 
     soft = [c for c in problem.conditions if c not in hard]
     return replace(problem, conditions=soft, transform=transform)

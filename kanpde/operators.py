@@ -6,9 +6,12 @@ A residual is written against a :class:`Field` (the network's output at some poi
     def residual(u, x, p):
         return -u.laplacian() - p.f * torch.sin(x.x)
 
-Derivatives are computed on demand by reverse-mode autograd with ``create_graph=True``
-(so a loss built from them can be back-propagated to the parameters) and cached, so
-``u.d("x", "x")`` reuses the gradient that ``u.d("x")`` computed.
+Two backends compute the derivatives. A field built from a :class:`~kanpde.jet.Jet`
+(the KAN's analytic forward derivatives) reads them off its channels. Otherwise they are
+computed on demand by reverse-mode autograd with ``create_graph=True`` (so a loss built
+from them can be back-propagated to the parameters) and cached, so ``u.d("x", "x")``
+reuses the gradient that ``u.d("x")`` computed. Either way the field records what was
+asked (``jet_request()``), so the next evaluation can ask the model for exactly that jet.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from collections.abc import Sequence
 import torch
 
 from kanpde.errors import KanpdeError
+from kanpde.jet import Jet, JetRequest
 
 
 class CoordinateError(KanpdeError, AttributeError):
@@ -45,6 +49,20 @@ class Coords:
         return self.tensor.shape[0]
 
 
+class JetMiss(Exception):
+    """A jet-backed field was asked for a derivative its jet does not carry."""
+
+
+class _Shared:
+    """State shared by a field and its component views: derivative cache, jet, requests."""
+
+    def __init__(self, jet: Jet | None):
+        self.jet = jet
+        self.cache: dict = {}  # (component, sorted axes) -> (N,) derivative
+        self.derivatives: set[tuple[int, ...]] = set()  # sorted axes asked through d()
+        self.laplacians: set[tuple[int, ...]] = set()  # axes asked through laplacian()
+
+
 class Field:
     """Solution values at points, with partial derivatives by coordinate name.
 
@@ -55,21 +73,43 @@ class Field:
 
     def __init__(self, x: torch.Tensor, values: torch.Tensor, names: Sequence[str],
                  components: Sequence[str] = ("u",), space: Sequence[str] | None = None,
-                 _component: int | None = None, _cache: dict | None = None):
+                 *, jet: Jet | None = None, _component: int | None = None, _shared: _Shared | None = None):
         self.x = x
         self.values = values
         self.names = tuple(names)
         self.components = tuple(components)
         self.space = tuple(space) if space is not None else self.names
         self._component = _component
-        # (component index, sorted axis indices) -> (N,) derivative; shared between views
-        self._cache = {} if _cache is None else _cache
+        self._shared = _Shared(jet) if _shared is None else _shared
+
+    @classmethod
+    def from_jet(cls, x: torch.Tensor, jet: Jet, names: Sequence[str], components: Sequence[str] = ("u",),
+                 space: Sequence[str] | None = None) -> Field:
+        """A field whose derivatives are the jet's channels (jet data: (C, N, m))."""
+        return cls(x, jet.value, names, components, space, jet=jet)
+
+    @property
+    def backend(self) -> str:
+        return "jet" if self._shared.jet is not None else "autograd"
+
+    def jet_request(self) -> JetRequest | None:
+        """The jet that covers everything asked of this field so far; None when something
+        needs a derivative of order three or more (autograd only)."""
+        asked = self._shared.derivatives
+        if any(len(axes) > 2 for axes in asked):
+            return None
+        laplacians = self._shared.laplacians
+        request = JetRequest.of(first=[a for axes in asked for a in axes],
+                                second=[axes for axes in asked if len(axes) == 2])
+        for axes in laplacians:
+            request = request.union(JetRequest.of(laplacian=axes))
+        return request
 
     # -- components ---------------------------------------------------------------------
     def __getitem__(self, component: str | int) -> Field:
         index = self._component_index(component)
         return Field(self.x, self.values, self.names, self.components, self.space,
-                     _component=index, _cache=self._cache)
+                     _component=index, _shared=self._shared)
 
     def _component_index(self, component: str | int) -> int:
         if isinstance(component, int) and 0 <= component < len(self.components):
@@ -105,17 +145,23 @@ class Field:
         """Partial derivative of any order, e.g. ``u.d("x", "x", "y")``: (N,)."""
         if not axes:
             return self.value
-        return self._derivative(self._scalar_index(), tuple(sorted(self._axis(a) for a in axes)))
+        key = tuple(sorted(self._axis(a) for a in axes))
+        self._shared.derivatives.add(key)
+        return self._derivative(self._scalar_index(), key)
 
     def _derivative(self, component: int, axes: tuple[int, ...]) -> torch.Tensor:
-        key = (component, axes)
-        if key in self._cache:
-            return self._cache[key]
+        cache = self._shared.cache
+        if (component, axes) in cache:
+            return cache[(component, axes)]
+        jet = self._shared.jet
+        if jet is not None:
+            cache[(component, axes)] = _from_jet(jet, axes)[:, component]
+            return cache[(component, axes)]
         parent = self.values[:, component] if len(axes) == 1 else self._derivative(component, axes[:-1])
         gradient = _gradient(parent, self.x)  # (N, d)
         for axis in range(len(self.names)):  # cache every sibling partial of this order
-            self._cache.setdefault((component, tuple(sorted(axes[:-1] + (axis,)))), gradient[:, axis])
-        return self._cache[key]
+            cache.setdefault((component, tuple(sorted(axes[:-1] + (axis,)))), gradient[:, axis])
+        return cache[(component, axes)]
 
     def grad(self, axes: Sequence[str] | None = None) -> torch.Tensor:
         """Gradient over ``axes`` (default: the spatial coordinates): (N, len(axes))."""
@@ -123,7 +169,12 @@ class Field:
 
     def laplacian(self, axes: Sequence[str] | None = None) -> torch.Tensor:
         """Sum of pure second derivatives over ``axes`` (default: spatial): (N,)."""
-        return sum(self.d(a, a) for a in (axes or self.space))
+        indices = tuple(sorted(self._axis(a) for a in (axes or self.space)))
+        self._shared.laplacians.add(indices)
+        jet, component = self._shared.jet, self._scalar_index()
+        if jet is not None and jet.request.laplacian == indices:
+            return jet.laplacian()[:, component]
+        return sum(self._derivative(component, (a, a)) for a in indices)
 
     def div(self, components: Sequence[str] | None = None, axes: Sequence[str] | None = None) -> torch.Tensor:
         """Divergence of the vector made of ``components`` (default: all) over ``axes``: (N,)."""
@@ -133,6 +184,16 @@ class Field:
             raise KanpdeError(f"div needs as many components as axes; got components "
                               f"{components} and axes {axes}")
         return sum(self[c].d(a) for c, a in zip(components, axes))
+
+
+def _from_jet(jet: Jet, axes: tuple[int, ...]) -> torch.Tensor:
+    """The derivative ``axes`` (sorted) from the jet's channels: (N, m); JetMiss if absent."""
+    request = jet.request
+    if len(axes) == 1 and axes[0] in request.tangents:
+        return jet.d(axes[0])
+    if len(axes) == 2 and axes in request.second:
+        return jet.d2(*axes)
+    raise JetMiss(axes)
 
 
 def _gradient(y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -17,6 +18,7 @@ import torch
 from kanpde.conditions import Condition
 from kanpde.errors import KanpdeError
 from kanpde.geometry import Domain, SpaceTime
+from kanpde.jet import JetRequest, autograd_jet
 from kanpde.operators import Coords, Field
 
 PROBLEMS_DIR = Path(__file__).resolve().parents[1] / "problems"
@@ -39,8 +41,9 @@ class Problem:
 
     residual(u: Field, x: Coords, p: Params) -> (N,) or (N, k) for k equations.
     exact(x: Coords, p: Params) -> (N,) or (N, m) for m components.
-    transform(x: (N, d), values: (N, m)) -> (N, m): applied to the network's output to
-    give the solution (e.g. a hard constraint, see kanpde.constraints); None: identity.
+    transform(x: (N, d)) -> (shift, scale), each (N, m): the solution is
+    ``shift + scale * net(x)``, an affine output transform (e.g. a hard constraint, see
+    kanpde.constraints); None: the network's output is the solution.
     """
 
     name: str
@@ -50,7 +53,8 @@ class Problem:
     components: Sequence[str] = ("u",)
     params: Mapping[str, float] = field(default_factory=dict)
     exact: Callable[[Coords, Params], torch.Tensor] | None = None
-    transform: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
+    transform: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None
+    _jets: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self):
         self.components = tuple(self.components)
@@ -77,10 +81,41 @@ class Problem:
     def solution(self, model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
         """The solution the model represents at x: (N, d) -> (N, m)."""
         values = model(x)
-        return values if self.transform is None else self.transform(x, values)
+        if self.transform is None:
+            return values
+        shift, scale = self.transform(x)
+        return shift + scale * values
 
-    def field(self, x: torch.Tensor, values: torch.Tensor) -> Field:
-        return Field(x, values, self.domain.names, self.components, self.space)
+    def field(self, x: torch.Tensor, model: Callable[[torch.Tensor], torch.Tensor],
+              request: JetRequest | None = None) -> Field:
+        """The solution field of ``model`` at x: (N, d).
+
+        With a ``request`` and a model that has an analytic jet (``model.jet(x, request)``,
+        as the KAN does), the field's derivatives come from that one forward pass;
+        otherwise (no request, or e.g. an MLP) from autograd on x.
+        """
+        if request is None or not hasattr(model, "jet"):
+            x = x.detach().requires_grad_(True)
+            return Field(x, self.solution(model, x), self.domain.names, self.components, self.space)
+        jet = model.jet(x, request)  # channels (C, N, m)
+        if self.transform is not None:
+            m = jet.value.shape[1]
+            factors = self._transform_jet(x, request)  # (C, N, 2m)
+            jet = factors.with_data(factors.data[..., :m]) + factors.with_data(factors.data[..., m:]) * jet
+        return Field.from_jet(x, jet, self.domain.names, self.components, self.space)
+
+    def _transform_jet(self, x: torch.Tensor, request: JetRequest):
+        """Jet of (shift, scale) at x, by autograd: they depend on x alone, so the jet is
+        kept for the last few point sets (a training batch is reused step after step)."""
+        key = (id(x), x._version, request)
+        hit = self._jets.get(key)
+        if hit is not None and hit[0] is x:
+            return hit[1]
+        jet = autograd_jet(lambda z: torch.cat(self.transform(z), dim=1), x, request)
+        if len(self._jets) >= 8:
+            self._jets.pop(next(iter(self._jets)))
+        self._jets[key] = (x, jet)
+        return jet
 
     def coords(self, x: torch.Tensor) -> Coords:
         return Coords(x, self.domain.names)
@@ -124,6 +159,7 @@ def load_problem(source: str, params: Mapping[str, object] | None = None) -> Pro
     path = _problem_path(source)
     spec = importlib.util.spec_from_file_location(f"kanpde_problem_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # importable by name, as torch.compile's tracing needs
     spec.loader.exec_module(module)
     factory = getattr(module, "problem", None)
     if not callable(factory):

@@ -33,10 +33,8 @@ def residual_of(problem, fn, n=24, seed=0):
     Returns (residual (N, k), points as Coords without grad)."""
     (condition,) = problem.conditions
     points = condition.sample(problem.domain, n, "uniform", torch.Generator().manual_seed(seed), F64, CPU)
-    x = points.x.detach().clone().requires_grad_(True)
-    values = fn(problem.coords(x)).reshape(len(x), -1)
-    u = problem.field(x, values)
-    r = condition.residual(u, problem.coords(x), points, problem.params)
+    u = problem.field(points.x, lambda z: fn(problem.coords(z)).reshape(len(z), -1))
+    r = condition.residual(u, problem.coords(u.x), points, problem.params)
     return r, problem.coords(points.x.detach())
 
 

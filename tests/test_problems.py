@@ -43,9 +43,8 @@ def condition_residuals(problem, model, n=32, seed=1):
     out = []
     for condition in problem.conditions:
         points = condition.sample(problem.domain, n, "uniform", gen(seed), F64, CPU)
-        x = points.x.detach().clone().requires_grad_(True)
-        u = problem.field(x, model(x))
-        out.append((condition, points.x, condition.residual(u, problem.coords(x), points, problem.params)))
+        u = problem.field(points.x, model)
+        out.append((condition, points.x, condition.residual(u, problem.coords(u.x), points, problem.params)))
     return out
 
 

@@ -17,7 +17,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from kanpde.errors import KanpdeError
-from kanpde.model.basis import bspline_basis, uniform_knots
+from kanpde.jet import Jet
+from kanpde.model.basis import bspline_basis, bspline_taylor, taylor_table, uniform_knots
+from kanpde.model.spline_product import spline_product
 
 
 class KANLayer(nn.Module):
@@ -57,6 +59,8 @@ class KANLayer(nn.Module):
             raise KanpdeError(f"grid_range must be (lower, upper) with lower < upper; got {grid_range}")
         dtype = dtype or torch.get_default_dtype()
         self.in_dim, self.out_dim, self._order = in_dim, out_dim, order
+        self.product = "auto"  # spline branch of jet(): auto | dense | local (see spline_product)
+        self._taylor_key, self._taylor_cache = None, None
         lower = torch.full((in_dim,), float(grid_range[0]), dtype=dtype, device=device)
         upper = torch.full((in_dim,), float(grid_range[1]), dtype=dtype, device=device)
         self.register_buffer("knots", uniform_knots(lower, upper, grid_size, order))  # (in, G+2k+1)
@@ -100,8 +104,50 @@ class KANLayer(nn.Module):
         weights = (self.coef * self.w_spline[:, None, :]).reshape(-1, self.out_dim)  # (in*(G+k), out)
         return F.silu(x) @ self.w_base + basis @ weights
 
+    def jet(self, h: Jet) -> Jet:
+        """Push a jet of the layer's input, channels (C, N, in), to its output (C, N, out).
+
+        Each edge function is applied to the input channels by the chain rule, with the
+        analytic derivatives of silu and of the B-splines (see ``Jet.compose``); then all
+        channels meet the weights in one matmul (silu branch) and one sparse product over
+        the k+1 non-zero B-splines of each input (spline branch), so the cost does not
+        grow with G. The clamp to the grid range passes derivatives where
+        ``lower <= h <= upper`` (as torch.clamp's gradient does) and stops them outside.
+        """
+        x = h.value  # (N, in)
+        order = h.request.order
+        inside = ((x >= self.lower) & (x <= self.upper)).to(x.dtype)[..., None]  # (N, in, 1)
+        first, b = bspline_taylor(torch.clamp(x, self.lower, self.upper), self.knots, self._taylor(), order)
+        spline = h.compose(b[0], *[bq * inside for bq in b[1:]])  # (C, N, in, k+1)
+        base = h.compose(*_silu_derivatives(x, order))  # (C, N, in)
+        table = self.coef * self.w_spline[:, None, :]  # (in, G+k, out)
+        return h.with_data(base @ self.w_base + spline_product(spline, first, table, self.product))
+
+    def _taylor(self) -> Tensor:
+        """Per-interval polynomial table of the basis and its first two derivatives,
+        (in, G, 3, k+1, k+1), rebuilt when the knots change (grid update or extension,
+        load_state_dict, a move to another device)."""
+        knots = self.knots
+        key = (knots.data_ptr(), knots._version, knots.shape, knots.dtype, knots.device)
+        if self._taylor_key != key:
+            with torch.no_grad():
+                self._taylor_cache = taylor_table(knots, self._order, derivatives=2)
+            self._taylor_key = key
+        return self._taylor_cache
+
     def extra_repr(self) -> str:
         return f"in_dim={self.in_dim}, out_dim={self.out_dim}, grid_size={self.grid_size}, order={self.order}"
+
+
+def _silu_derivatives(x: Tensor, order: int) -> list[Tensor]:
+    """silu and its first ``order`` derivatives at x (elementwise)."""
+    sig = torch.sigmoid(x)
+    out = [x * sig]
+    if order >= 1:
+        out.append(sig * (1.0 + x * (1.0 - sig)))
+    if order >= 2:
+        out.append(sig * (1.0 - sig) * (2.0 + x * (1.0 - 2.0 * sig)))
+    return out
 
 
 def _random(sample, shape, generator, dtype, device) -> Tensor:

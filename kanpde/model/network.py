@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from kanpde.errors import KanpdeError
+from kanpde.jet import Jet, JetRequest, input_jet
 from kanpde.model.layer import KANLayer, _random
 
 
@@ -99,6 +100,15 @@ class KAN(nn.Module):
         h = self.input_map(x)
         for layer in self.layers:
             h = layer(h)
+        return h
+
+    def jet(self, x: Tensor, request: JetRequest) -> Jet:
+        """Values and the requested input derivatives in one forward pass:
+        x: (N, d) -> Jet with channels (C, N, m)."""
+        h = input_jet(self.input_map(x), request)
+        h = h.with_data(torch.cat([h.data[:1], h.data[1:] * self.input_map.scale]))  # d(map)/dx_a = scale_a e_a
+        for layer in self.layers:
+            h = layer.jet(h)
         return h
 
     def layer_inputs(self, x: Tensor) -> list[Tensor]:

@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import torch
 from torch import nn
 
 from kanpde.errors import KanpdeError
+from kanpde.jet import JetRequest
+from kanpde.operators import Field, JetMiss
 from kanpde.problem import Problem
 from kanpde.training.sampler import Batch
 
 RESIDUAL = "residual"
 
 
-def evaluate_residual(problem: Problem, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+Requests = dict[str, JetRequest | None]
+
+
+def evaluate_residual(problem: Problem, model: nn.Module, x: torch.Tensor,
+                      requests: Requests | None = None) -> torch.Tensor:
     """PDE residual at interior points x: (N, d) -> (N, k)."""
-    x = x.detach().requires_grad_(True)
-    u = problem.field(x, problem.solution(model, x))
-    r = problem.residual(u, problem.coords(x), problem.params)
+    r = _evaluate(problem, model, x, RESIDUAL, requests,
+                  lambda u: problem.residual(u, problem.coords(u.x), problem.params))
     if not isinstance(r, torch.Tensor) or r.ndim not in (1, 2) or r.shape[0] != len(x):
         shape = tuple(r.shape) if isinstance(r, torch.Tensor) else type(r).__name__
         raise KanpdeError(f"problem {problem.name!r}: the residual returned {shape} for {len(x)} "
@@ -27,14 +32,38 @@ def evaluate_residual(problem: Problem, model: nn.Module, x: torch.Tensor) -> to
     return r.reshape(len(x), -1)
 
 
-def loss_terms(problem: Problem, model: nn.Module, batch: Batch) -> dict[str, torch.Tensor]:
-    """Mean square of the residual and of each condition, by name: scalar tensors."""
-    terms = {RESIDUAL: evaluate_residual(problem, model, batch.interior).square().mean()}
+def loss_terms(problem: Problem, model: nn.Module, batch: Batch,
+               requests: Requests | None = None) -> dict[str, torch.Tensor]:
+    """Mean square of the residual and of each condition, by name: scalar tensors.
+
+    ``requests`` (term name -> JetRequest, or None for autograd) is filled in by the first
+    call and read by the later ones, which then evaluate each term through the model's
+    analytic jet (see ``Problem.field``); without it every term uses autograd.
+    """
+    terms = {RESIDUAL: evaluate_residual(problem, model, batch.interior, requests).square().mean()}
     for condition, points in zip(problem.conditions, batch.conditions):
-        x = points.x.detach().requires_grad_(True)
-        u = problem.field(x, problem.solution(model, x))
-        terms[condition.label] = condition.residual(u, problem.coords(x), points, problem.params).square().mean()
+        r = _evaluate(problem, model, points.x, condition.label, requests,
+                      lambda u: condition.residual(u, problem.coords(u.x), points, problem.params))
+        terms[condition.label] = r.square().mean()
     return terms
+
+
+def _evaluate(problem: Problem, model: nn.Module, x: torch.Tensor, label: str,
+              requests: Requests | None, fn: Callable[[Field], torch.Tensor]) -> torch.Tensor:
+    """fn(solution field at x): through the recorded jet request when there is one; else by
+    autograd, recording what fn asked for (also when the jet lacked it)."""
+    request = requests.get(label) if requests is not None else None
+    if request is not None:
+        try:
+            return fn(problem.field(x, model, request))
+        except JetMiss:
+            pass
+    u = problem.field(x, model)
+    out = fn(u)
+    if requests is not None:
+        asked = u.jet_request()
+        requests[label] = asked if request is None or asked is None else request.union(asked)
+    return out
 
 
 def term_weights(problem: Problem, overrides: Mapping[str, float] | None = None) -> dict[str, float]:

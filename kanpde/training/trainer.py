@@ -39,6 +39,7 @@ class _Run:
         self.callbacks = callbacks
         self.history: list[dict] = []
         self.step = 0
+        self.requests: dict = {}  # loss term -> the jet it needs (see losses.loss_terms)
         self.start = time.perf_counter()
         self.keep_good(loss=math.inf)
 
@@ -135,7 +136,7 @@ def _run_stage(problem, model, stage, index, optimizer, batch, sampler, generato
     latest: dict[str, torch.Tensor] = {}
 
     def objective() -> torch.Tensor:
-        terms = loss_terms(problem, model, batch)
+        terms = loss_terms(problem, model, batch, run.requests)
         if not latest:  # keep the terms of the step's first evaluation, the logged one
             latest.update(terms)
         return total_loss(terms, weights)

@@ -1,0 +1,201 @@
+"""Derivative jets: values carried forward together with their derivatives.
+
+A PDE residual needs a few derivatives of the solution with respect to its inputs. Instead
+of nested reverse-mode autograd, a network that supports it (``model.jet(x, request)``)
+pushes *channels* through its layers in one forward pass:
+
+    value, d/dx_a for a in ``tangents``, d2/dx_a dx_b for (a, b) in ``second``,
+    and optionally the Laplacian over ``laplacian`` axes as a single channel.
+
+All channels are stacked in one tensor ``data: (C, N, m)`` so that a layer's weights meet
+every channel in one matmul. Parameter gradients come from an ordinary backward pass
+through that forward computation.
+
+This module knows neither PDEs nor KANs: it is the bookkeeping (which channel is which,
+the chain rule for an elementwise function, sums and products of jets) and an autograd
+reference implementation used by hard constraints and by the tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+
+@dataclass(frozen=True)
+class JetRequest:
+    """Which input derivatives a jet carries (axes are input column indices).
+
+    first: axes of wanted first derivatives; second: pairs ``(a, b)`` with ``a <= b``;
+    laplacian: axes of a summed Laplacian channel (empty: none). The tangents carried are
+    the union of all axes named, since every second derivative needs its first ones.
+    """
+
+    first: tuple[int, ...] = ()
+    second: tuple[tuple[int, int], ...] = ()
+    laplacian: tuple[int, ...] = ()
+
+    @staticmethod
+    def of(first: Iterable[int] = (), second: Iterable[tuple[int, int]] = (),
+           laplacian: Iterable[int] = ()) -> JetRequest:
+        """A normalised request: sorted, without repeats, pairs ordered ``a <= b``, and
+        ``first`` naming every tangent carried."""
+        pairs = tuple(sorted({(min(a, b), max(a, b)) for a, b in second}))
+        laplacian = tuple(sorted(set(laplacian)))
+        axes = set(first) | set(laplacian) | {a for pair in pairs for a in pair}
+        return JetRequest(tuple(sorted(axes)), pairs, laplacian)
+
+    @property
+    def tangents(self) -> tuple[int, ...]:
+        axes = set(self.first) | set(self.laplacian)
+        for a, b in self.second:
+            axes |= {a, b}
+        return tuple(sorted(axes))
+
+    @property
+    def order(self) -> int:
+        """Highest derivative order carried: 0, 1 or 2."""
+        return 2 if self.second or self.laplacian else (1 if self.tangents else 0)
+
+    @property
+    def channels(self) -> int:
+        return 1 + len(self.tangents) + len(self.second) + (1 if self.laplacian else 0)
+
+    def covers(self, other: JetRequest) -> bool:
+        return (set(other.tangents) <= set(self.tangents) and set(other.second) <= set(self.second)
+                and other.laplacian in ((), self.laplacian))
+
+    def union(self, other: JetRequest) -> JetRequest:
+        if self.laplacian and other.laplacian and self.laplacian != other.laplacian:
+            # two different Laplacians: carry their second derivatives instead
+            pairs = {(a, a) for a in self.laplacian + other.laplacian}
+            return JetRequest.of(self.tangents + other.tangents, self.second + other.second + tuple(pairs))
+        return JetRequest.of(self.tangents + other.tangents, self.second + other.second,
+                             self.laplacian or other.laplacian)
+
+
+class Jet:
+    """Values and derivatives at N points: ``data: (C, N, ...)`` in the channel order
+    value, tangents, second pairs, Laplacian (see :class:`JetRequest`)."""
+
+    def __init__(self, request: JetRequest, data: Tensor):
+        if data.shape[0] != request.channels:
+            raise ValueError(f"a jet for {request} needs {request.channels} channels; got {data.shape[0]}")
+        self.request = request
+        self.data = data
+        self._tangent = {a: 1 + i for i, a in enumerate(request.tangents)}
+        start = 1 + len(request.tangents)
+        self._second = {pair: start + i for i, pair in enumerate(request.second)}
+
+    @property
+    def value(self) -> Tensor:
+        return self.data[0]
+
+    @property
+    def tangents(self) -> Tensor:
+        """First derivatives along ``request.tangents``: (p, N, ...)."""
+        return self.data[1:1 + len(self.request.tangents)]
+
+    def d(self, a: int) -> Tensor:
+        return self.data[self._tangent[a]]
+
+    def d2(self, a: int, b: int) -> Tensor:
+        return self.data[self._second[(min(a, b), max(a, b))]]
+
+    def laplacian(self) -> Tensor:
+        if not self.request.laplacian:
+            raise KeyError("this jet carries no Laplacian channel")
+        return self.data[-1]
+
+    def with_data(self, data: Tensor) -> Jet:
+        return Jet(self.request, data)
+
+    def compose(self, f0: Tensor, f1: Tensor | None = None, f2: Tensor | None = None) -> Tensor:
+        """Channels of ``f(h)`` for an elementwise ``f`` applied to this jet's value ``h``.
+
+        ``f0, f1, f2``: f, f', f'' at ``h``, shaped like the value ``(N, w)`` or with
+        trailing dimensions ``(N, w, K)`` (K functions of each entry, e.g. B-splines).
+        Returns ``(C, N, w[, K])`` by the chain rule:
+        ``d_a f = f' h_a``, ``d_ab f = f'' h_a h_b + f' h_ab``, ``lap f = f'' |grad h|^2 + f' lap h``.
+        """
+        r = self.request
+        extra = f0.ndim - self.value.ndim
+        if not r.tangents:
+            return f0[None]
+
+        def chan(t: Tensor) -> Tensor:  # a channel, broadcast against f's trailing dims
+            return t.reshape(t.shape + (1,) * extra)
+
+        channels = [f0[None], f1[None] * chan(self.tangents)]
+        for a, b in r.second:
+            channels.append((f2 * chan(self.d(a) * self.d(b)) + f1 * chan(self.d2(a, b)))[None])
+        if r.laplacian:
+            squares = sum(self.d(a).square() for a in r.laplacian)
+            channels.append((f2 * chan(squares) + f1 * chan(self.laplacian()))[None])
+        return torch.cat(channels)
+
+    def __add__(self, other: Jet) -> Jet:
+        return self.with_data(self.data + other.data)
+
+    def __mul__(self, other: Jet) -> Jet:
+        """Product rule, channel by channel (both jets carry the same request)."""
+        r = self.request
+        channels = [self.value * other.value]
+        channels += [self.d(a) * other.value + self.value * other.d(a) for a in r.tangents]
+        channels += [self.d2(a, b) * other.value + self.d(a) * other.d(b) + self.d(b) * other.d(a)
+                     + self.value * other.d2(a, b) for a, b in r.second]
+        if r.laplacian:
+            cross = sum(self.d(a) * other.d(a) for a in r.laplacian)
+            channels.append(self.laplacian() * other.value + 2.0 * cross + self.value * other.laplacian())
+        return self.with_data(torch.stack(channels))
+
+
+def input_jet(x: Tensor, request: JetRequest) -> Jet:
+    """The jet of the identity map at x: (N, d): unit tangents, zero second derivatives."""
+    channels = [x]
+    for a in request.tangents:
+        unit = torch.zeros_like(x)
+        unit[:, a] = 1.0
+        channels.append(unit)
+    zeros = torch.zeros_like(x)
+    channels += [zeros] * (len(request.second) + (1 if request.laplacian else 0))
+    return Jet(request, torch.stack(channels))
+
+
+def autograd_jet(fn: Callable[[Tensor], Tensor], x: Tensor, request: JetRequest,
+                 create_graph: bool = False) -> Jet:
+    """The jet of a pointwise ``fn: (N, d) -> (N, m)`` by reverse-mode autograd.
+
+    The reference the analytic jets are tested against, and the way the jets of small
+    closed-form factors (hard constraints) are formed. ``create_graph`` keeps the graph
+    for a later backward pass to parameters inside ``fn``.
+    """
+    x = x.detach().requires_grad_(True)
+    with torch.enable_grad():
+        y = fn(x)
+        m = y.shape[1]
+        grads = [_grad(y[:, j], x, graph=True) for j in range(m)]  # m x (N, d)
+        channels = [y]
+        channels += [torch.stack([g[:, a] for g in grads], dim=1) for a in request.tangents]
+        hessian_rows: dict[int, list[Tensor]] = {}  # axis a -> m x (N, d): d(dy_j/dx_a)/dx
+
+        def row(a: int) -> list[Tensor]:
+            if a not in hessian_rows:
+                hessian_rows[a] = [_grad(g[:, a], x, graph=create_graph) for g in grads]
+            return hessian_rows[a]
+
+        channels += [torch.stack([h[:, b] for h in row(a)], dim=1) for a, b in request.second]
+        if request.laplacian:
+            channels.append(sum(torch.stack([h[:, a] for h in row(a)], dim=1) for a in request.laplacian))
+    data = torch.stack(channels)
+    return Jet(request, data if create_graph else data.detach())
+
+
+def _grad(y: Tensor, x: Tensor, graph: bool) -> Tensor:
+    if not y.requires_grad:
+        return torch.zeros_like(x)
+    (g,) = torch.autograd.grad(y.sum(), x, create_graph=graph, retain_graph=True, allow_unused=True)
+    return torch.zeros_like(x) if g is None else g
