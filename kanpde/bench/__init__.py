@@ -1,0 +1,1 @@
+"""Benchmarks: ``python -m kanpde.bench speed`` (or ``kanpde-bench speed``)."""

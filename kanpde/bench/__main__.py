@@ -1,0 +1,3 @@
+from kanpde.bench.cli import main
+
+main()
