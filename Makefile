@@ -6,7 +6,7 @@ VENV   ?= .venv
 TORCH  ?= torch==2.13.0
 BIN     = $(VENV)/bin
 
-.PHONY: install run test test-all clean
+.PHONY: install run test test-all bench clean
 
 $(BIN)/kanpde: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ test: install
 
 test-all: install
 	$(BIN)/python -m pytest -m "slow or not slow"
+
+# speed benchmark against pykan (installs the optional 'bench' extra); ARGS go to kanpde-bench speed
+bench: install
+	$(BIN)/pip install --quiet -e ".[test,bench]"
+	$(BIN)/kanpde-bench speed $(ARGS)
 
 clean:
 	rm -rf $(VENV) *.egg-info

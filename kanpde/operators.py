@@ -56,8 +56,9 @@ class JetMiss(Exception):
 class _Shared:
     """State shared by a field and its component views: derivative cache, jet, requests."""
 
-    def __init__(self, jet: Jet | None):
+    def __init__(self, jet: Jet | None, probe: bool = False):
         self.jet = jet
+        self.probe = probe  # a probe only records what is asked and answers zeros
         self.cache: dict = {}  # (component, sorted axes) -> (N,) derivative
         self.derivatives: set[tuple[int, ...]] = set()  # sorted axes asked through d()
         self.laplacians: set[tuple[int, ...]] = set()  # axes asked through laplacian()
@@ -88,8 +89,20 @@ class Field:
         """A field whose derivatives are the jet's channels (jet data: (C, N, m))."""
         return cls(x, jet.value, names, components, space, jet=jet)
 
+    @classmethod
+    def probe(cls, x: torch.Tensor, names: Sequence[str], components: Sequence[str] = ("u",),
+              space: Sequence[str] | None = None) -> Field:
+        """A field of zeros whose derivatives are zeros too: running a residual on it
+        records which derivatives the residual asks for, at no cost (see jet_request)."""
+        values = torch.zeros(len(x), len(tuple(components)), dtype=x.dtype, device=x.device)
+        field = cls(x, values, names, components, space)
+        field._shared.probe = True
+        return field
+
     @property
     def backend(self) -> str:
+        if self._shared.probe:
+            return "probe"
         return "jet" if self._shared.jet is not None else "autograd"
 
     def jet_request(self) -> JetRequest | None:
@@ -154,9 +167,10 @@ class Field:
         if (component, axes) in cache:
             return cache[(component, axes)]
         jet = self._shared.jet
-        if jet is not None:
-            cache[(component, axes)] = _from_jet(jet, axes)[:, component]
-            return cache[(component, axes)]
+        if jet is not None or self._shared.probe:
+            value = self.values[:, component] if self._shared.probe else _from_jet(jet, axes)[:, component]
+            cache[(component, axes)] = value
+            return value
         parent = self.values[:, component] if len(axes) == 1 else self._derivative(component, axes[:-1])
         gradient = _gradient(parent, self.x)  # (N, d)
         for axis in range(len(self.names)):  # cache every sibling partial of this order

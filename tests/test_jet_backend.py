@@ -47,7 +47,7 @@ def test_operators_choose_the_jet_for_a_kan_after_recording_the_request():
     model, data, requests = kan(problem), batch(problem), {}
     loss_terms(problem, model, data, requests)
     loss_terms(problem, model, data, requests)
-    assert seen == ["autograd", "jet"]  # the first call records what the residual asks for
+    assert seen == ["probe", "jet", "jet"]  # a probe of zeros records what the residual asks for
     assert requests[RESIDUAL] == JetRequest.of(laplacian=[0, 1])  # the Laplacian as one channel
     assert requests["dirichlet[boundary]"] == JetRequest()  # values only
 
@@ -69,22 +69,22 @@ def test_third_order_terms_fall_back_to_autograd():
     requests = {}
     for _ in range(2):
         loss_terms(problem, kan(problem), batch(problem), requests)
-    assert seen == ["autograd", "autograd"] and requests[RESIDUAL] is None
+    assert seen == ["probe", "autograd", "autograd"] and requests[RESIDUAL] is None
 
 
 def test_a_derivative_missing_from_the_jet_is_recorded_and_computed_by_autograd():
     calls = []
 
-    def residual(u, x, p):  # asks for u_xy only from its second call on
+    def residual(u, x, p):  # asks for u_xy only from its third call on
         calls.append(u.backend)
-        return u.laplacian() + (u.d("x", "y") if len(calls) > 1 else 0.0)
+        return u.laplacian() + (u.d("x", "y") if len(calls) > 2 else 0.0)
 
     problem = Problem("growing", Box([0, 0], [1, 1]), residual)
     model, data, requests = kan(problem), batch(problem), {}
     first = loss_terms(problem, model, data, requests)[RESIDUAL]
     second = loss_terms(problem, model, data, requests)[RESIDUAL]  # jet misses u_xy -> autograd
     third = loss_terms(problem, model, data, requests)[RESIDUAL]  # the jet now carries u_xy
-    assert calls == ["autograd", "jet", "autograd", "jet"]
+    assert calls == ["probe", "jet", "jet", "autograd", "jet"]
     assert requests[RESIDUAL].covers(JetRequest.of(second=[(0, 1)], laplacian=[0, 1]))
     torch.testing.assert_close(third, second, rtol=1e-12, atol=0)
     assert not torch.isclose(first, second)

@@ -13,6 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from kanpde.analysis import evaluate, write_run
 from kanpde.app.build import build
+from kanpde.app.memory import keep_freed_memory
 from kanpde.app.schema import register
 from kanpde.errors import KanpdeError
 from kanpde.result import TrainResult
@@ -67,6 +68,7 @@ def _stop_gracefully(signum, frame):
 
 def main() -> None:
     signal.signal(signal.SIGTERM, _stop_gracefully)
+    keep_freed_memory()
     register()
     sys.argv = expand_problem_path(sys.argv)
     _hydra_main()

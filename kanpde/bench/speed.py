@@ -24,6 +24,8 @@ from dataclasses import asdict, dataclass
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from kanpde.app.memory import keep_freed_memory
+
 
 @dataclass(frozen=True)
 class Config:
@@ -161,6 +163,7 @@ def run_isolated(library: str, config: Config, dtype: str, device: str, timeout:
 
 
 def measure_main(arguments: str) -> None:
+    keep_freed_memory()  # as the kanpde command does; pykan's process gets it too
     spec = json.loads(arguments)
     spec["config"]["widths"] = tuple(spec["config"]["widths"])
     result = measure(spec["library"], Config(**spec["config"]), spec["dtype"], spec["device"])

@@ -50,10 +50,17 @@ def loss_terms(problem: Problem, model: nn.Module, batch: Batch,
 
 def _evaluate(problem: Problem, model: nn.Module, x: torch.Tensor, label: str,
               requests: Requests | None, fn: Callable[[Field], torch.Tensor]) -> torch.Tensor:
-    """fn(solution field at x): through the recorded jet request when there is one; else by
-    autograd, recording what fn asked for (also when the jet lacked it)."""
+    """fn(solution field at x), through the model's jet when it has one: the derivatives fn
+    needs are recorded once, on a probe field of zeros, and asked of the jet from then on.
+    Autograd when there is no jet, for third-order terms, or when fn asks for more than it
+    did before (the request then grows)."""
+    jet_model = hasattr(model, "jet")
+    if requests is not None and jet_model and label not in requests:
+        probe = Field.probe(x, problem.domain.names, problem.components, problem.space)
+        fn(probe)
+        requests[label] = probe.jet_request()
     request = requests.get(label) if requests is not None else None
-    if request is not None:
+    if request is not None and jet_model:
         try:
             return fn(problem.field(x, model, request))
         except JetMiss:

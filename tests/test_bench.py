@@ -1,0 +1,47 @@
+"""The benchmark's own bookkeeping: traffic counting, records, bad arguments."""
+
+import pytest
+import torch
+
+from kanpde.bench.cli import parse, pykan_estimate_gb, record
+from kanpde.bench.speed import CONFIGS, TrafficCounter
+
+
+def test_traffic_counter_counts_inputs_and_outputs_of_each_operator():
+    a = torch.ones(3, 4, dtype=torch.float64)
+    b = torch.ones(4, 5, dtype=torch.float64)
+    counter = TrafficCounter()
+    with counter:
+        c = a @ b  # reads 12 + 20 values, writes 15
+        c.add_(1.0)  # reads and writes 15 values (counted as input and output)
+    assert counter.bytes == 8 * (12 + 20 + 15) + 8 * (15 + 15)
+
+
+def test_record_ratio_is_pykan_time_over_kanpde_time():
+    r = record(CONFIGS["S"], "cpu", "float32", {"ms": 2.0, "traffic_gb_per_s": 5.0}, {"ms": 30.0}, 50e9)
+    assert r["ratio"] == pytest.approx(15.0)
+    assert r["bandwidth_fraction"] == pytest.approx(0.1)
+    assert r["points"] == 441 + 84
+    failed = record(CONFIGS["L"], "cpu", "float32", {"ms": 2.0}, {"error": "killed"}, 50e9)
+    assert failed["ratio"] is None and failed["pykan_error"] == "killed"
+
+
+def test_pykan_memory_estimate_grows_with_points_and_grid():
+    small, large = CONFIGS["M"], CONFIGS["L"]
+    assert pykan_estimate_gb(large, 4) > 100 * pykan_estimate_gb(small, 4)
+
+
+def test_unknown_configuration_is_named_with_the_known_ones(capsys):
+    with pytest.raises(SystemExit):
+        parse(["speed", "--configs", "S,XL"])
+    err = capsys.readouterr().err
+    assert "unknown configuration ['XL']" in err and "S, M, L" in err
+
+
+def test_keep_freed_memory_applies_on_glibc():
+    import platform
+
+    from kanpde.app.memory import keep_freed_memory
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        pytest.skip("glibc only")
+    assert keep_freed_memory() is True
