@@ -16,6 +16,7 @@ class StageSummary:
     first_loss: float
     last_loss: float
     seconds: float
+    stalled: bool = False  # ended before its last step: the loss had stopped falling
 
 
 @dataclass

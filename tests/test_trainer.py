@@ -67,3 +67,21 @@ def test_adam_state_is_carried_through_an_extension():
     result = solve(problem, model, [Stage(5, "adam", 1e-2, grid=3), Stage(1, "adam", 1e-2, grid=6)],
                    sampler=SAMPLER, log_every=1)
     assert result.ok and all(math.isfinite(r["loss"]) for r in result.history)
+
+
+def test_a_stalled_lbfgs_stage_ends_early_and_logs_its_last_step():
+    # two equations u = 1 and u = -1: the best the network can do is u = 0, loss 1
+    poisson = load_problem("poisson2d")
+    problem = replace(poisson, conditions=(),
+                      residual=lambda u, x, p: torch.stack([u.value - 1.0, u.value + 1.0], dim=1))
+    model = small_kan(problem)
+    result = solve(problem, model, [Stage(60, "lbfgs", 1.0)], sampler=SAMPLER, log_every=100)
+    (stage,) = result.stages
+    assert stage.stalled and stage.steps < 60
+    assert result.history[-1]["stage_step"] == stage.steps  # the stopping step is logged
+    assert stage.last_loss == pytest.approx(1.0, rel=1e-8)
+    final = batch_loss(problem, model, seed=0)  # after the last step, logged before it
+    assert final <= stage.last_loss and final == pytest.approx(stage.last_loss, rel=1e-7)
+    full = solve(problem, small_kan(problem), [Stage(stage.steps + 3, "lbfgs", 1.0, stall_rtol=0.0)],
+                 sampler=SAMPLER, log_every=100)
+    assert not full.stages[0].stalled and full.stages[0].steps == stage.steps + 3

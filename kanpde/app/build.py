@@ -64,7 +64,7 @@ def build_model(cfg: DictConfig, problem: Problem, dtype: torch.dtype, device: t
 def build_curriculum(cfg: DictConfig) -> list[Stage]:
     if not cfg.stages:
         raise KanpdeError("the curriculum (train.stages) is empty; give at least one stage")
-    return [Stage(s.steps, s.optimizer.value, s.lr, s.grid, s.update_grid, s.resample_every)
+    return [Stage(s.steps, s.optimizer.value, s.lr, s.grid, s.update_grid, s.resample_every, s.stall_rtol)
             for s in cfg.stages]
 
 

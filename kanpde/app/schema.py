@@ -59,6 +59,7 @@ class StageConf:
     grid: Optional[int] = None
     update_grid: bool = False
     resample_every: int = 0
+    stall_rtol: float = 1e-8  # L-BFGS stage ends when 2 steps in a row gain less than this (relative)
 
 
 @dataclass

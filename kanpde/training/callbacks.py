@@ -28,8 +28,8 @@ class LogStages(Callback):
                  stage.lr, f", grid {grid}" if grid else "")
 
     def on_stage_end(self, s):
-        log.info("stage %d done in %.1f s: loss %.3e -> %.3e", s.index + 1, s.seconds,
-                 s.first_loss, s.last_loss)
+        log.info("stage %d done in %.1f s: loss %.3e -> %.3e%s", s.index + 1, s.seconds,
+                 s.first_loss, s.last_loss, f" (stalled: ended after {s.steps} steps)" if s.stalled else "")
 
     def on_train_end(self, result):
         level = logging.INFO if result.ok else logging.WARNING

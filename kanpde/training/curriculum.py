@@ -16,7 +16,9 @@ OPTIMIZERS = ("adam", "lbfgs")
 class Stage:
     """steps: optimizer steps (L-BFGS: iterations); grid: extend the KAN grid to this size
     at the start (None: keep); update_grid: adapt the knots to the interior points at the
-    start; resample_every: draw new points every N steps (0: keep the stage's points)."""
+    start; resample_every: draw new points every N steps (0: keep the stage's points);
+    stall_rtol: an L-BFGS stage ends once two steps in a row each lowered the loss by less
+    than this fraction (it has stalled, and further steps only cost time); 0: run all steps."""
 
     steps: int
     optimizer: str = "adam"
@@ -24,12 +26,13 @@ class Stage:
     grid: int | None = None
     update_grid: bool = False
     resample_every: int = 0
+    stall_rtol: float = 1e-8
 
     def __post_init__(self):
         if self.optimizer not in OPTIMIZERS:
             raise KanpdeError(f"unknown optimizer {self.optimizer!r}; accepted: {', '.join(OPTIMIZERS)}")
-        if self.steps < 0 or self.resample_every < 0 or self.lr <= 0:
-            raise KanpdeError(f"stage {self}: steps and resample_every must be >= 0 and lr > 0")
+        if self.steps < 0 or self.resample_every < 0 or self.lr <= 0 or self.stall_rtol < 0:
+            raise KanpdeError(f"stage {self}: steps, resample_every and stall_rtol must be >= 0 and lr > 0")
         if self.grid is not None and self.grid < 1:
             raise KanpdeError(f"stage grid size must be a positive integer; got {self.grid}")
 

@@ -91,7 +91,7 @@ def solve(problem: Problem, model: nn.Module, curriculum: Sequence[Stage], *,
     stages: list[StageSummary] = []
     adam_state: dict[str, dict] = {}
     batch = sample_batch(problem, sampler, generator, dtype, device)  # kept unless a stage resamples
-    status, message = "ok", f"{len(curriculum)} stages, {sum(s.steps for s in curriculum)} steps"
+    status, message = "ok", ""
     try:
         for index, stage in enumerate(curriculum):
             refits = {}
@@ -123,6 +123,10 @@ def solve(problem: Problem, model: nn.Module, curriculum: Sequence[Stage], *,
         status = "interrupted"
         message = (f"interrupted at step {run.step}; kept the model of step {run.good_step} "
                    f"(loss {run.good_loss:.3e})")
+    if status == "ok":
+        stalled = sum(s.stalled for s in stages)
+        message = (f"{len(curriculum)} stages, {run.step} steps"
+                   + (f" ({stalled} L-BFGS stages ended early, stalled)" if stalled else ""))
     result = TrainResult(status, message, run.history, stages, time.perf_counter() - run.start,
                          state=copy.deepcopy(model.state_dict()))
     for cb in callbacks:
@@ -141,13 +145,16 @@ def _run_stage(problem, model, stage, index, optimizer, batch, sampler, generato
             latest.update(terms)
         return total_loss(terms, weights)
 
+    lbfgs = isinstance(optimizer, RescaledLBFGS)
+    previous, slow_steps, steps_run = math.inf, 0, 0
     for stage_step in range(1, stage.steps + 1):
         if stage.resample_every and stage_step > 1 and (stage_step - 1) % stage.resample_every == 0:
             batch = sample_batch(problem, sampler, generator, batch.interior.dtype, batch.interior.device)
         log_now = stage_step % log_every == 0 or stage_step in (1, stage.steps)
-        before = copy.deepcopy(model.state_dict()) if log_now else None
+        # L-BFGS reads its loss every step anyway: keep each step's model, to log the last one
+        before = copy.deepcopy(model.state_dict()) if log_now or lbfgs else None
         latest.clear()
-        if isinstance(optimizer, RescaledLBFGS):
+        if lbfgs:
             loss = optimizer.step(objective)
         else:
             optimizer.zero_grad(set_to_none=True)
@@ -155,10 +162,19 @@ def _run_stage(problem, model, stage, index, optimizer, batch, sampler, generato
             loss.backward()
             optimizer.step()
         run.step += 1
+        steps_run = stage_step
+        if lbfgs and stage.stall_rtol:
+            value = float(loss)
+            slow_steps = slow_steps + 1 if previous - value < stage.stall_rtol * abs(previous) else 0
+            previous = value
+            log_now = log_now or slow_steps >= 2
         if log_now:
             row = run.record(index, stage, stage_step, loss.detach(), latest, before)
             first = row["loss"] if first is None else first
+        if slow_steps >= 2:
+            break
     last = run.history[-1]["loss"] if stage.steps else run.good_loss
-    summary = StageSummary(index, stage.optimizer, _grid(model), stage.steps,
-                           last if first is None else first, last, time.perf_counter() - start)
+    summary = StageSummary(index, stage.optimizer, _grid(model), steps_run,
+                           last if first is None else first, last, time.perf_counter() - start,
+                           stalled=steps_run < stage.steps)
     return summary, batch
