@@ -160,7 +160,8 @@ def bspline_taylor(x: Tensor, knots: Tensor, table: Tensor, derivatives: int = 0
     breaks = knots[:, k + 1:grid_size + k].contiguous()  # (in, G-1)
     first = torch.searchsorted(breaks, x.T.contiguous(), right=True).T  # (N, in) in [0, G-1]
     cell = first + grid_size * torch.arange(n_in, device=x.device)  # (N, in) row of the table
-    du = (x - knots[:, k:k + grid_size].reshape(-1)[cell])  # (N, in)
+    cell_flat = cell.reshape(-1)
+    du = x - knots[:, k:k + grid_size].reshape(-1).index_select(0, cell_flat).reshape(cell.shape)  # (N, in)
     # expanded once, so that the backward reduces over r once rather than in every step
     du = du[..., None].expand(*du.shape, k1).contiguous()  # (N, in, k+1)
     flat = table.reshape(n_in * grid_size, *table.shape[2:])
@@ -169,7 +170,7 @@ def bspline_taylor(x: Tensor, knots: Tensor, table: Tensor, derivatives: int = 0
         if q > k:  # a polynomial of degree k
             values.append(torch.zeros_like(values[0]))
             continue
-        coef = flat[:, q][cell]  # (N, in, k+1 (p), k+1 (r))
+        coef = flat[:, q].index_select(0, cell_flat).reshape(*cell.shape, k1, k1)  # (N, in, k+1 (p), k+1 (r))
         acc = coef[..., k - q, :]
         for p in range(k - q - 1, -1, -1):
             acc = torch.addcmul(coef[..., p, :], acc, du)

@@ -20,8 +20,9 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-# dense while G+k <= DENSE_MAX_WIDTH * (k+1): measured crossover on CPU (see BENCHMARKS.md)
-DENSE_MAX_WIDTH = 4
+# dense while G+k <= DENSE_MAX_WIDTH * (k+1), i.e. G <= 29 for cubic splines: on a 2-core CPU
+# the dense product of configuration L was still faster at G = 20 (see BENCHMARKS.md)
+DENSE_MAX_WIDTH = 8
 
 
 def spline_product(features: Tensor, first: Tensor, table: Tensor, method: str = "auto") -> Tensor:
@@ -50,12 +51,20 @@ def _rows(first: Tensor, n_basis: int, k1: int) -> Tensor:
     return (cell[..., None] + torch.arange(k1, device=first.device)).reshape(first.shape[0], -1)
 
 
+def _gather_rows(table: Tensor, first: Tensor, k1: int) -> Tensor:
+    """The k+1 coefficient rows of every (point, input): (N, in*(k+1), out). index_select
+    (not advanced indexing, several times slower on CPU)."""
+    n_basis, n_out = table.shape[1], table.shape[2]
+    rows = _rows(first, n_basis, k1)
+    return table.reshape(-1, n_out).index_select(0, rows.reshape(-1)).reshape(*rows.shape, n_out)
+
+
 class _LocalProduct(torch.autograd.Function):
     @staticmethod
     def forward(ctx, features: Tensor, first: Tensor, table: Tensor) -> Tensor:
         channels, n, n_in, k1 = features.shape
         n_basis, n_out = table.shape[1], table.shape[2]
-        gathered = table.reshape(-1, n_out)[_rows(first, n_basis, k1)]  # (N, in*(k+1), out)
+        gathered = _gather_rows(table, first, k1)  # (N, in*(k+1), out)
         per_point = features.reshape(channels, n, -1).transpose(0, 1)  # (N, C, in*(k+1))
         ctx.save_for_backward(features, first, table)
         return torch.bmm(per_point, gathered).transpose(0, 1)  # (C, N, out)
@@ -69,7 +78,7 @@ class _LocalProduct(torch.autograd.Function):
         grad_per_point = grad_out.transpose(0, 1)  # (N, C, out)
         grad_features = grad_table = None
         if ctx.needs_input_grad[0]:
-            gathered = table.reshape(-1, n_out)[_rows(first, n_basis, k1)]  # (N, in*(k+1), out)
+            gathered = _gather_rows(table, first, k1)  # (N, in*(k+1), out)
             grad_features = torch.bmm(grad_per_point, gathered.transpose(1, 2))  # (N, C, in*(k+1))
             grad_features = grad_features.transpose(0, 1).reshape(features.shape)
         if ctx.needs_input_grad[2]:
