@@ -45,3 +45,12 @@ def test_keep_freed_memory_applies_on_glibc():
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         pytest.skip("glibc only")
     assert keep_freed_memory() is True
+
+
+def test_median_run_keeps_the_middle_time_and_all_times():
+    from kanpde.bench.cli import median_run
+    runs = [{"ms": 5.0, "peak_memory_mb": 1}, {"error": "killed"}, {"ms": 3.0, "peak_memory_mb": 2},
+            {"ms": 4.0, "peak_memory_mb": 3}]
+    middle = median_run(runs)
+    assert middle["ms"] == 4.0 and middle["peak_memory_mb"] == 3 and middle["ms_all"] == [5.0, 3.0, 4.0]
+    assert median_run([{"error": "killed"}]) == {"error": "killed"}

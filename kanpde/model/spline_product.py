@@ -62,8 +62,7 @@ def _gather_rows(table: Tensor, first: Tensor, k1: int) -> Tensor:
 class _LocalProduct(torch.autograd.Function):
     @staticmethod
     def forward(ctx, features: Tensor, first: Tensor, table: Tensor) -> Tensor:
-        channels, n, n_in, k1 = features.shape
-        n_basis, n_out = table.shape[1], table.shape[2]
+        channels, n, _, k1 = features.shape
         gathered = _gather_rows(table, first, k1)  # (N, in*(k+1), out)
         per_point = features.reshape(channels, n, -1).transpose(0, 1)  # (N, C, in*(k+1))
         ctx.save_for_backward(features, first, table)
