@@ -114,12 +114,23 @@ class KANLayer(nn.Module):
         grow with G. The clamp to the grid range passes derivatives where
         ``lower <= h <= upper`` (as torch.clamp's gradient does) and stops them outside.
         """
+        first, spline, base = self.jet_features(h)
+        return self.jet_combine(h, first, spline, base)
+
+    def jet_features(self, h: Jet) -> tuple[Tensor, Tensor, Tensor]:
+        """The input-dependent half of :meth:`jet`: index of the first non-zero B-spline
+        (N, in), spline features (C, N, in, k+1) and silu features (C, N, in)."""
         x = h.value  # (N, in)
         order = h.request.order
-        inside = ((x >= self.lower) & (x <= self.upper)).to(x.dtype)[..., None]  # (N, in, 1)
-        first, b = bspline_taylor(torch.clamp(x, self.lower, self.upper), self.knots, self._taylor(), order)
+        clamped = torch.clamp(x, self.lower, self.upper)
+        inside = (clamped == x).to(x.dtype)[..., None]  # (N, in, 1): derivatives pass the clamp
+        first, b = bspline_taylor(clamped, self.knots, self._taylor(), order)
         spline = h.compose(b[0], *[bq * inside for bq in b[1:]])  # (C, N, in, k+1)
         base = h.compose(*_silu_derivatives(x, order))  # (C, N, in)
+        return first, spline, base
+
+    def jet_combine(self, h: Jet, first: Tensor, spline: Tensor, base: Tensor) -> Jet:
+        """The parameter-dependent half of :meth:`jet`: features against the weights."""
         table = self.coef * self.w_spline[:, None, :]  # (in, G+k, out)
         return h.with_data(base @ self.w_base + spline_product(spline, first, table, self.product))
 

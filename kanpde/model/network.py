@@ -86,6 +86,7 @@ class KAN(nn.Module):
             )
             for w_in, w_out in zip(widths[:-1], widths[1:])
         )
+        self._feature_memo: dict = {}  # see _input_features
 
     @property
     def widths(self) -> list[int]:
@@ -107,9 +108,29 @@ class KAN(nn.Module):
         x: (N, d) -> Jet with channels (C, N, m)."""
         h = input_jet(self.input_map(x), request)
         h = h.with_data(torch.cat([h.data[:1], h.data[1:] * self.input_map.scale]))  # d(map)/dx_a = scale_a e_a
-        for layer in self.layers:
+        first_layer, *rest = self.layers
+        h = first_layer.jet_combine(h, *self._input_features(x, h, request))
+        for layer in rest:
             h = layer.jet(h)
         return h
+
+    def _input_features(self, x: Tensor, h: Jet, request: JetRequest) -> tuple[Tensor, Tensor, Tensor]:
+        """The first layer's basis features depend on the points and its knots only, not on
+        any parameter: for points that do not require grad (a training batch, used step
+        after step) they are kept for the last few point sets."""
+        layer = self.layers[0]
+        if x.requires_grad:
+            return layer.jet_features(h)
+        knots, scale = layer.knots, self.input_map.scale
+        key = (id(x), x._version, request, knots.data_ptr(), knots._version, scale._version)
+        hit = self._feature_memo.get(key)
+        if hit is not None and hit[0] is x:
+            return hit[1]
+        features = layer.jet_features(h)
+        if len(self._feature_memo) >= 4:
+            self._feature_memo.pop(next(iter(self._feature_memo)))
+        self._feature_memo[key] = (x, features)
+        return features
 
     def layer_inputs(self, x: Tensor) -> list[Tensor]:
         """The input of every layer on ``x`` (layer 0's after normalisation): [(N, w_l)]."""

@@ -154,3 +154,18 @@ def test_spline_products_agree(grid):
     rows = torch.stack([table[i, first[:, i, None] + torch.arange(order + 1)] for i in range(n_in)], dim=1)
     expected = torch.einsum("cnir,niro->cno", features, rows)
     torch.testing.assert_close(results["local"][0], expected, rtol=1e-13, atol=1e-13)
+
+
+def test_first_layer_feature_memo_follows_knot_changes():
+    # the same points (no grad) through extension, update and a state load: the memo of
+    # the first layer's features must never serve features of old knots
+    model, x = network(grid=4), points(120, seed=10)
+    model.jet(x, FULL)
+    extend_grid(model, 8)
+    assert_same_jet(model, x, FULL)
+    update_grid(model, points(300, seed=11))
+    assert_same_jet(model, x, FULL)
+    other = network(grid=8, seed=3)
+    update_grid(other, points(300, seed=12))
+    model.load_state_dict(other.state_dict())
+    assert_same_jet(model, x, FULL)
