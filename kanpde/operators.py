@@ -56,9 +56,9 @@ class JetMiss(Exception):
 class _Shared:
     """State shared by a field and its component views: derivative cache, jet, requests."""
 
-    def __init__(self, jet: Jet | None, probe: bool = False):
+    def __init__(self, jet: Jet | None):
         self.jet = jet
-        self.probe = probe  # a probe only records what is asked and answers zeros
+        self.probe = False  # a probe only records what is asked and answers zeros
         self.cache: dict = {}  # (component, sorted axes) -> (N,) derivative
         self.derivatives: set[tuple[int, ...]] = set()  # sorted axes asked through d()
         self.laplacians: set[tuple[int, ...]] = set()  # axes asked through laplacian()
