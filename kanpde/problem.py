@@ -18,7 +18,7 @@ import torch
 from kanpde.conditions import Condition
 from kanpde.errors import KanpdeError
 from kanpde.geometry import Domain, SpaceTime
-from kanpde.jet import JetRequest, autograd_jet
+from kanpde.jet import Jet, JetRequest, autograd_jet
 from kanpde.operators import Coords, Field
 
 PROBLEMS_DIR = Path(__file__).resolve().parents[1] / "problems"
@@ -97,12 +97,19 @@ class Problem:
         if request is None or not hasattr(model, "jet"):
             x = x.detach().requires_grad_(True)
             return Field(x, self.solution(model, x), self.domain.names, self.components, self.space)
-        jet = model.jet(x, request)  # channels (C, N, m)
+        return self.field_from_jet(x, self.solution_jet(model, x, request))
+
+    def field_from_jet(self, x: torch.Tensor, jet: Jet) -> Field:
+        return Field.from_jet(x, jet, self.domain.names, self.components, self.space)
+
+    def solution_jet(self, model, x: torch.Tensor, request: JetRequest) -> Jet:
+        """The solution's jet at x from the model's (channels (C, N, m)), output transform included."""
+        jet = model.jet(x, request)
         if self.transform is not None:
             m = jet.value.shape[1]
             factors = self._transform_jet(x, request)  # (C, N, 2m)
             jet = factors.with_data(factors.data[..., :m]) + factors.with_data(factors.data[..., m:]) * jet
-        return Field.from_jet(x, jet, self.domain.names, self.components, self.space)
+        return jet
 
     def _transform_jet(self, x: torch.Tensor, request: JetRequest):
         """Jet of (shift, scale) at x, by autograd: they depend on x alone, so the jet is

@@ -141,3 +141,16 @@ def test_jet_product_rule_and_composition_against_autograd():
                                        -2 * torch.tanh(h) * (1 - torch.tanh(h) ** 2)))
     torch.testing.assert_close(composed.data, autograd_jet(lambda z: torch.tanh(f(z)), x, request).data,
                                rtol=1e-12, atol=1e-12)
+
+
+def test_all_jet_terms_come_from_one_pass_through_the_network():
+    problem = kanpde.load_problem("poisson2d")  # residual + a Dirichlet term
+    model, data, requests = kan(problem), batch(problem), {}
+    calls = []
+    original = model.jet
+    model.jet = lambda x, request: calls.append(len(x)) or original(x, request)
+    joint = loss_terms(problem, model, data, requests)
+    assert calls == [len(data.interior) + len(data.conditions[0].x)]
+    separate = loss_terms(problem, model, data)  # oracle: each term by autograd on its own points
+    for name in joint:
+        torch.testing.assert_close(joint[name], separate[name], rtol=1e-12, atol=1e-14)

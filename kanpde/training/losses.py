@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 
 import torch
 from torch import nn
 
 from kanpde.errors import KanpdeError
-from kanpde.jet import JetRequest
+from kanpde.jet import Jet, JetRequest
 from kanpde.operators import Field, JetMiss
 from kanpde.problem import Problem
 from kanpde.training.sampler import Batch
@@ -22,14 +23,7 @@ Requests = dict[str, JetRequest | None]
 def evaluate_residual(problem: Problem, model: nn.Module, x: torch.Tensor,
                       requests: Requests | None = None) -> torch.Tensor:
     """PDE residual at interior points x: (N, d) -> (N, k)."""
-    r = _evaluate(problem, model, x, RESIDUAL, requests,
-                  lambda u: problem.residual(u, problem.coords(u.x), problem.params))
-    if not isinstance(r, torch.Tensor) or r.ndim not in (1, 2) or r.shape[0] != len(x):
-        shape = tuple(r.shape) if isinstance(r, torch.Tensor) else type(r).__name__
-        raise KanpdeError(f"problem {problem.name!r}: the residual returned {shape} for {len(x)} "
-                          f"points; expected a tensor of shape ({len(x)},) or ({len(x)}, k): one "
-                          "value per point, or k values for k equations")
-    return r.reshape(len(x), -1)
+    return _checked(problem, _evaluate(problem, model, x, RESIDUAL, requests, _residual(problem)), len(x))
 
 
 def loss_terms(problem: Problem, model: nn.Module, batch: Batch,
@@ -37,32 +31,78 @@ def loss_terms(problem: Problem, model: nn.Module, batch: Batch,
     """Mean square of the residual and of each condition, by name: scalar tensors.
 
     ``requests`` (term name -> JetRequest, or None for autograd) is filled in by the first
-    call and read by the later ones, which then evaluate each term through the model's
-    analytic jet (see ``Problem.field``); without it every term uses autograd.
+    call and read by the later ones. With it, and a model that has an analytic jet, every
+    term the jet covers is evaluated from one forward pass over all the batch's points
+    (the union of the terms' requests; see ``Problem.solution_jet``); without it every
+    term uses autograd.
     """
-    terms = {RESIDUAL: evaluate_residual(problem, model, batch.interior, requests).square().mean()}
-    for condition, points in zip(problem.conditions, batch.conditions):
-        r = _evaluate(problem, model, points.x, condition.label, requests,
-                      lambda u: condition.residual(u, problem.coords(u.x), points, problem.params))
-        terms[condition.label] = r.square().mean()
-    return terms
+    terms = [(RESIDUAL, batch.interior, _residual(problem))]
+    terms += [(c.label, points.x, _condition(problem, c, points))
+              for c, points in zip(problem.conditions, batch.conditions)]
+    jets = _joint_jets(problem, model, batch, terms, requests)
+    out = {}
+    for label, x, fn in terms:
+        r = _evaluate(problem, model, x, label, requests, fn, jets.get(label))
+        out[label] = (_checked(problem, r, len(x)) if label == RESIDUAL else r).square().mean()
+    return out
 
 
-def _evaluate(problem: Problem, model: nn.Module, x: torch.Tensor, label: str,
-              requests: Requests | None, fn: Callable[[Field], torch.Tensor]) -> torch.Tensor:
-    """fn(solution field at x), through the model's jet when it has one: the derivatives fn
-    needs are recorded once, on a probe field of zeros, and asked of the jet from then on.
-    Autograd when there is no jet, for third-order terms, or when fn asks for more than it
-    did before (the request then grows)."""
-    jet_model = hasattr(model, "jet")
-    if requests is not None and jet_model and label not in requests:
+def _residual(problem: Problem) -> Callable[[Field], torch.Tensor]:
+    return lambda u: problem.residual(u, problem.coords(u.x), problem.params)
+
+
+def _condition(problem: Problem, condition, points) -> Callable[[Field], torch.Tensor]:
+    return lambda u: condition.residual(u, problem.coords(u.x), points, problem.params)
+
+
+def _checked(problem: Problem, r, n: int) -> torch.Tensor:
+    if not isinstance(r, torch.Tensor) or r.ndim not in (1, 2) or r.shape[0] != n:
+        shape = tuple(r.shape) if isinstance(r, torch.Tensor) else type(r).__name__
+        raise KanpdeError(f"problem {problem.name!r}: the residual returned {shape} for {n} "
+                          f"points; expected a tensor of shape ({n},) or ({n}, k): one "
+                          "value per point, or k values for k equations")
+    return r.reshape(n, -1)
+
+
+def _record(problem: Problem, model: nn.Module, x: torch.Tensor, label: str,
+            requests: Requests | None, fn: Callable[[Field], torch.Tensor]) -> None:
+    """Record, once, which derivatives fn asks for: on a probe field of zeros (no cost)."""
+    if requests is not None and hasattr(model, "jet") and label not in requests:
         probe = Field.probe(x, problem.domain.names, problem.components, problem.space)
         fn(probe)
         requests[label] = probe.jet_request()
+
+
+def _joint_jets(problem: Problem, model: nn.Module, batch: Batch, terms, requests: Requests | None) -> dict[str, Jet]:
+    """One jet pass over all the batch's points, for the union of the terms' requests,
+    split back by term: one pass through the network instead of one per term."""
+    if requests is None or not hasattr(model, "jet"):
+        return {}
+    for label, x, fn in terms:
+        _record(problem, model, x, label, requests, fn)
+    wanted = [requests[label] for label, _, _ in terms if requests[label] is not None]
+    if not wanted:
+        return {}
+    jet = problem.solution_jet(model, batch.points(), functools.reduce(JetRequest.union, wanted))
+    jets, start = {}, 0
+    for label, x, _ in terms:
+        if requests[label] is not None:
+            jets[label] = jet.with_data(jet.data[:, start:start + len(x)])
+        start += len(x)
+    return jets
+
+
+def _evaluate(problem: Problem, model: nn.Module, x: torch.Tensor, label: str,
+              requests: Requests | None, fn: Callable[[Field], torch.Tensor],
+              jet: Jet | None = None) -> torch.Tensor:
+    """fn(solution field at x), through the model's jet when it has one (``jet``: already
+    computed at x). Autograd when there is no jet, for third-order terms, or when fn asks
+    for more than it did before (the request then grows)."""
+    _record(problem, model, x, label, requests, fn)
     request = requests.get(label) if requests is not None else None
-    if request is not None and jet_model:
+    if request is not None and hasattr(model, "jet"):
         try:
-            return fn(problem.field(x, model, request))
+            return fn(problem.field_from_jet(x, jet) if jet is not None else problem.field(x, model, request))
         except JetMiss:
             pass
     u = problem.field(x, model)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -24,6 +24,14 @@ class SamplerConfig:
 class Batch:
     interior: torch.Tensor  # (N, d)
     conditions: list[Points]  # one per problem condition, same order
+    _points: torch.Tensor | None = field(default=None, init=False, repr=False)
+
+    def points(self) -> torch.Tensor:
+        """Interior and condition points in one tensor, in that order: (N_all, d). Built
+        once, so that it is the same tensor step after step (caches key on it)."""
+        if self._points is None:
+            self._points = torch.cat([self.interior, *[c.x for c in self.conditions]])
+        return self._points
 
 
 def sample_batch(problem: Problem, config: SamplerConfig, generator: torch.Generator,
