@@ -131,11 +131,17 @@ class Jet:
 
         channels = [f0[None], f1[None] * chan(self.tangents)]
         for a, b in r.second:
-            channels.append((f2 * chan(self.d(a) * self.d(b)) + f1 * chan(self.d2(a, b)))[None])
+            channels.append(torch.addcmul(f2 * chan(self.d(a) * self.d(b)), f1, chan(self.d2(a, b)))[None])
         if r.laplacian:
-            squares = sum(self.d(a).square() for a in r.laplacian)
-            channels.append((f2 * chan(squares) + f1 * chan(self.laplacian()))[None])
+            channels.append(torch.addcmul(f2 * chan(self.gradient_square()), f1, chan(self.laplacian()))[None])
         return torch.cat(channels)
+
+    def gradient_square(self) -> Tensor:
+        """sum of d_a(value)^2 over the Laplacian's axes: (N, ...)."""
+        axes = self.request.laplacian
+        if axes == self.request.tangents:  # all tangents: one reduction
+            return self.tangents.square().sum(0)
+        return torch.stack([self.d(a) for a in axes]).square().sum(0)
 
     def __add__(self, other: Jet) -> Jet:
         return self.with_data(self.data + other.data)
@@ -148,7 +154,7 @@ class Jet:
         channels += [self.d2(a, b) * other.value + self.d(a) * other.d(b) + self.d(b) * other.d(a)
                      + self.value * other.d2(a, b) for a, b in r.second]
         if r.laplacian:
-            cross = sum(self.d(a) * other.d(a) for a in r.laplacian)
+            cross = torch.stack([self.d(a) * other.d(a) for a in r.laplacian]).sum(0)
             channels.append(self.laplacian() * other.value + 2.0 * cross + self.value * other.laplacian())
         return self.with_data(torch.stack(channels))
 

@@ -164,13 +164,15 @@ def bspline_taylor(x: Tensor, knots: Tensor, table: Tensor, derivatives: int = 0
     du = x - knots[:, k:k + grid_size].reshape(-1).index_select(0, cell_flat).reshape(cell.shape)  # (N, in)
     # expanded once, so that the backward reduces over r once rather than in every step
     du = du[..., None].expand(*du.shape, k1).contiguous()  # (N, in, k+1)
-    flat = table.reshape(n_in * grid_size, *table.shape[2:])
+    used = min(derivatives, k) + 1  # tables of derivatives beyond k are zero
+    flat = table[:, :, :used].reshape(n_in * grid_size, -1)  # (in*G, used*(k+1)*(k+1))
+    coefs = flat.index_select(0, cell_flat).reshape(*cell.shape, used, k1, k1)  # (N, in, q, p, r)
     values = []
     for q in range(derivatives + 1):
         if q > k:  # a polynomial of degree k
             values.append(torch.zeros_like(values[0]))
             continue
-        coef = flat[:, q].index_select(0, cell_flat).reshape(*cell.shape, k1, k1)  # (N, in, k+1 (p), k+1 (r))
+        coef = coefs[..., q, :, :]  # (N, in, k+1 (p), k+1 (r))
         acc = coef[..., k - q, :]
         for p in range(k - q - 1, -1, -1):
             acc = torch.addcmul(coef[..., p, :], acc, du)

@@ -151,13 +151,16 @@ class KANLayer(nn.Module):
 
 
 def _silu_derivatives(x: Tensor, order: int) -> list[Tensor]:
-    """silu and its first ``order`` derivatives at x (elementwise)."""
+    """silu and its first ``order`` derivatives at x (elementwise):
+    silu = x s, silu' = s + x s', silu'' = 2 s' + x s'' with s = sigmoid(x),
+    s' = s (1 - s), s'' = s' (1 - 2 s)."""
     sig = torch.sigmoid(x)
     out = [x * sig]
     if order >= 1:
-        out.append(sig * (1.0 + x * (1.0 - sig)))
+        slope = sig - sig * sig  # s'
+        out.append(torch.addcmul(sig, x, slope))
     if order >= 2:
-        out.append(sig * (1.0 - sig) * (2.0 + x * (1.0 - 2.0 * sig)))
+        out.append(torch.addcmul(2.0 * slope, x, slope * (1.0 - 2.0 * sig)))
     return out
 
 
