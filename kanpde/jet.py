@@ -64,10 +64,6 @@ class JetRequest:
     def channels(self) -> int:
         return 1 + len(self.tangents) + len(self.second) + (1 if self.laplacian else 0)
 
-    def covers(self, other: JetRequest) -> bool:
-        return (set(other.tangents) <= set(self.tangents) and set(other.second) <= set(self.second)
-                and other.laplacian in ((), self.laplacian))
-
     def union(self, other: JetRequest) -> JetRequest:
         if self.laplacian and other.laplacian and self.laplacian != other.laplacian:
             # two different Laplacians: carry their second derivatives instead
