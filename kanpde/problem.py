@@ -18,7 +18,7 @@ import torch
 from kanpde.conditions import Condition
 from kanpde.errors import KanpdeError
 from kanpde.geometry import Domain, SpaceTime
-from kanpde.jet import Jet, JetRequest, autograd_jet
+from kanpde.jet import Jet, JetRequest, PointCache, autograd_jet
 from kanpde.operators import Coords, Field
 
 PROBLEMS_DIR = Path(__file__).resolve().parents[1] / "problems"
@@ -54,7 +54,7 @@ class Problem:
     params: Mapping[str, float] = field(default_factory=dict)
     exact: Callable[[Coords, Params], torch.Tensor] | None = None
     transform: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None
-    _jets: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+    _jets: PointCache = field(default_factory=lambda: PointCache(8), init=False, repr=False, compare=False)
 
     def __post_init__(self):
         self.components = tuple(self.components)
@@ -114,15 +114,8 @@ class Problem:
     def _transform_jet(self, x: torch.Tensor, request: JetRequest):
         """Jet of (shift, scale) at x, by autograd: they depend on x alone, so the jet is
         kept for the last few point sets (a training batch is reused step after step)."""
-        key = (id(x), x._version, request)
-        hit = self._jets.get(key)
-        if hit is not None and hit[0] is x:
-            return hit[1]
-        jet = autograd_jet(lambda z: torch.cat(self.transform(z), dim=1), x, request)
-        if len(self._jets) >= 8:
-            self._jets.pop(next(iter(self._jets)))
-        self._jets[key] = (x, jet)
-        return jet
+        return self._jets.get(x, request, lambda: autograd_jet(
+            lambda z: torch.cat(self.transform(z), dim=1), x, request))
 
     def coords(self, x: torch.Tensor) -> Coords:
         return Coords(x, self.domain.names)

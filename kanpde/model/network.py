@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from kanpde.errors import KanpdeError
-from kanpde.jet import Jet, JetRequest, input_jet
+from kanpde.jet import Jet, JetRequest, PointCache, input_jet
 from kanpde.model.layer import KANLayer, _random
 
 
@@ -86,7 +86,7 @@ class KAN(nn.Module):
             )
             for w_in, w_out in zip(widths[:-1], widths[1:])
         )
-        self._feature_memo: dict = {}  # see _input_features
+        self._feature_memo = PointCache(4)  # see _input_features
 
     @property
     def widths(self) -> list[int]:
@@ -122,15 +122,8 @@ class KAN(nn.Module):
         if x.requires_grad:
             return layer.jet_features(h)
         knots, scale = layer.knots, self.input_map.scale
-        key = (id(x), x._version, request, knots.data_ptr(), knots._version, scale._version)
-        hit = self._feature_memo.get(key)
-        if hit is not None and hit[0] is x:
-            return hit[1]
-        features = layer.jet_features(h)
-        if len(self._feature_memo) >= 4:
-            self._feature_memo.pop(next(iter(self._feature_memo)))
-        self._feature_memo[key] = (x, features)
-        return features
+        key = (request, knots.data_ptr(), knots._version, scale._version)
+        return self._feature_memo.get(x, key, lambda: layer.jet_features(h))
 
     def layer_inputs(self, x: Tensor) -> list[Tensor]:
         """The input of every layer on ``x`` (layer 0's after normalisation): [(N, w_l)]."""
