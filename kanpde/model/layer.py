@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from kanpde.errors import KanpdeError
 from kanpde.jet import Jet
+from kanpde.model import fused
 from kanpde.model.basis import bspline_basis, bspline_taylor, taylor_table, uniform_knots
 from kanpde.model.spline_product import spline_product
 
@@ -59,7 +60,7 @@ class KANLayer(nn.Module):
             raise KanpdeError(f"grid_range must be (lower, upper) with lower < upper; got {grid_range}")
         dtype = dtype or torch.get_default_dtype()
         self.in_dim, self.out_dim, self._order = in_dim, out_dim, order
-        self.product = "auto"  # spline branch of jet(): auto | dense | local (see spline_product)
+        self.product = "auto"  # jet(): auto | fused | dense | local (see jet)
         self._taylor_key, self._taylor_cache = None, None
         lower = torch.full((in_dim,), float(grid_range[0]), dtype=dtype, device=device)
         upper = torch.full((in_dim,), float(grid_range[1]), dtype=dtype, device=device)
@@ -108,14 +109,31 @@ class KANLayer(nn.Module):
         """Push a jet of the layer's input, channels (C, N, in), to its output (C, N, out).
 
         Each edge function is applied to the input channels by the chain rule, with the
-        analytic derivatives of silu and of the B-splines (see ``Jet.compose``); then all
-        channels meet the weights in one matmul (silu branch) and one sparse product over
-        the k+1 non-zero B-splines of each input (spline branch), so the cost does not
-        grow with G. The clamp to the grid range passes derivatives where
+        analytic derivatives of silu and of the B-splines (see ``Jet.compose``); only the
+        k+1 non-zero B-splines of each input are evaluated, so the cost does not grow
+        with G. The clamp to the grid range passes derivatives where
         ``lower <= h <= upper`` (as torch.clamp's gradient does) and stops them outside.
+
+        ``self.product`` picks the implementation: ``fused``, one C++ kernel on the CPU
+        (``kanpde.model.fused``); ``dense`` or ``local``, torch operations with the
+        spline product of that name (``spline_product``); ``auto``, fused where it runs,
+        else the torch operations with the product chosen by G.
         """
+        if self.runs_fused(h):
+            table = self.coef * self.w_spline[:, None, :]  # (in, G+k, out)
+            return h.with_data(fused.layer_jet(h.data, self.knots, self._taylor(), table, self.w_base, h.request))
         first, spline, base = self.jet_features(h)
         return self.jet_combine(h, first, spline, base)
+
+    def runs_fused(self, h: Jet) -> bool:
+        """Whether :meth:`jet` takes the fused CPU kernel for this jet."""
+        if self.product not in ("auto", "fused"):
+            return False
+        usable = h.data.device.type == "cpu" and self._order <= fused.MAX_ORDER and fused.available()
+        if self.product == "fused" and not usable:
+            raise KanpdeError("the fused layer kernel runs on the CPU for spline orders <= "
+                              f"{fused.MAX_ORDER} once built (see the log); use product 'auto', 'dense' or 'local'")
+        return usable
 
     def jet_features(self, h: Jet) -> tuple[Tensor, Tensor, Tensor]:
         """The input-dependent half of :meth:`jet`: index of the first non-zero B-spline
@@ -132,7 +150,8 @@ class KANLayer(nn.Module):
     def jet_combine(self, h: Jet, first: Tensor, spline: Tensor, base: Tensor) -> Jet:
         """The parameter-dependent half of :meth:`jet`: features against the weights."""
         table = self.coef * self.w_spline[:, None, :]  # (in, G+k, out)
-        return h.with_data(base @ self.w_base + spline_product(spline, first, table, self.product))
+        product = "auto" if self.product == "fused" else self.product
+        return h.with_data(base @ self.w_base + spline_product(spline, first, table, product))
 
     def _taylor(self) -> Tensor:
         """Per-interval polynomial table of the basis and its first two derivatives,

@@ -109,7 +109,10 @@ class KAN(nn.Module):
         h = input_jet(self.input_map(x), request)
         h = h.with_data(torch.cat([h.data[:1], h.data[1:] * self.input_map.scale]))  # d(map)/dx_a = scale_a e_a
         first_layer, *rest = self.layers
-        h = first_layer.jet_combine(h, *self._input_features(x, h, request))
+        if first_layer.runs_fused(h):
+            h = first_layer.jet(h)
+        else:
+            h = first_layer.jet_combine(h, *self._input_features(x, h, request))
         for layer in rest:
             h = layer.jet(h)
         return h

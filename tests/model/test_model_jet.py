@@ -8,8 +8,9 @@ derivatives), grids after extension and after update_grid.
 import pytest
 import torch
 
-from kanpde.jet import JetRequest, autograd_jet
-from kanpde.model import KAN, KANConfig, extend_grid, update_grid
+from kanpde.jet import JetRequest, autograd_jet, input_jet
+from kanpde.errors import KanpdeError
+from kanpde.model import KAN, KANConfig, extend_grid, fused, update_grid
 from kanpde.model.basis import bspline_basis, bspline_local, bspline_taylor, taylor_table, uniform_knots
 from kanpde.model.spline_product import spline_product
 
@@ -36,6 +37,15 @@ def network(widths=(3, 5, 4, 2), grid=5, order=3, seed=1):
     return KAN(list(widths), BOUNDS, config, generator=gen(seed), dtype=F64)
 
 
+def use(model, product):
+    """Set every layer's jet implementation; the fused kernel must have been built."""
+    if product == "fused" and not fused.available():
+        pytest.skip("the fused CPU kernel could not be built here (see the log)")
+    for layer in model.layers:
+        layer.product = product
+    return model
+
+
 def assert_same_jet(model, x, request, rtol=1e-12):
     analytic = model.jet(x, request).data
     reference = autograd_jet(model, x, request).data
@@ -54,18 +64,27 @@ REQUESTS = {
 }
 
 
+PRODUCTS = ["fused", "dense", "local"]
+
+
 @pytest.mark.parametrize("name", REQUESTS)
-@pytest.mark.parametrize("product", ["dense", "local"])
+@pytest.mark.parametrize("product", PRODUCTS)
 def test_jet_equals_autograd(name, product):
-    model = network()
-    for layer in model.layers:
-        layer.product = product
+    model = use(network(), product)
     assert_same_jet(model, points(200, seed=2, outside=10), REQUESTS[name])
 
 
 @pytest.mark.parametrize("order", [1, 2, 3, 5])
-def test_jet_equals_autograd_for_every_spline_order(order):
-    assert_same_jet(network(order=order), points(150, seed=3), FULL)
+@pytest.mark.parametrize("product", PRODUCTS)
+def test_jet_equals_autograd_for_every_spline_order(order, product):
+    assert_same_jet(use(network(order=order), product), points(150, seed=3), FULL)
+
+
+# widths the fused kernel specialises (1, 8, 16, 32 outputs with cubic splines) and others
+@pytest.mark.parametrize("widths", [(3, 8, 1), (3, 16, 32, 3), (3, 7, 2)])
+def test_fused_jet_equals_autograd_for_every_output_width(widths):
+    model = use(network(widths=widths), "fused")
+    assert_same_jet(model, points(120, seed=13, outside=6), FULL)
 
 
 def test_jet_equals_autograd_after_grid_extension_and_update():
@@ -73,6 +92,8 @@ def test_jet_equals_autograd_after_grid_extension_and_update():
     x = points(300, seed=4)
     extend_grid(model, 12)
     assert_same_jet(model, points(200, seed=5), FULL)
+    assert_same_jet(use(model, "dense"), points(200, seed=5), FULL)
+    use(model, "auto")
     update_grid(model, x)  # non-uniform knots now
     # fresh points: the samples that update_grid put exactly on the ends of a range sit on
     # the kink of the clamp, where the two one-sided derivatives differ
@@ -83,9 +104,8 @@ def test_parameter_gradients_through_the_jet_equal_autograd():
     model = network(grid=7)
     x = points(100, seed=7, outside=5)
     weights = torch.randn(FULL.channels, 100, 2, dtype=F64, generator=gen(8))
-    for product in ("dense", "local"):
-        for layer in model.layers:
-            layer.product = product
+    for product in PRODUCTS:
+        use(model, product)
         analytic = torch.autograd.grad((model.jet(x, FULL).data * weights).sum(), list(model.parameters()))
         nested = autograd_jet(model, x, FULL, create_graph=True)
         reference = torch.autograd.grad((nested.data * weights).sum(), list(model.parameters()))
@@ -169,3 +189,19 @@ def test_first_layer_feature_memo_follows_knot_changes():
     update_grid(other, points(300, seed=12))
     model.load_state_dict(other.state_dict())
     assert_same_jet(model, x, FULL)
+
+
+def test_without_the_fused_kernel_auto_uses_torch_and_fused_says_why(monkeypatch):
+    monkeypatch.setitem(fused._state, "loaded", False)  # as after a failed build
+    model, jet = network(), input_jet(points(4, seed=0), FULL)
+    assert not any(layer.runs_fused(jet) for layer in model.layers)
+    assert_same_jet(model, points(100, seed=14), FULL)
+    model.layers[1].product = "fused"
+    with pytest.raises(KanpdeError, match="use product 'auto', 'dense' or 'local'"):
+        model.jet(points(4, seed=0), FULL)
+
+
+def test_the_fused_kernel_can_be_switched_off(monkeypatch):
+    monkeypatch.setenv("KANPDE_FUSED", "0")
+    monkeypatch.delitem(fused._state, "loaded", raising=False)
+    assert not fused.available()
