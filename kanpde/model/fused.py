@@ -18,6 +18,7 @@ When the build is impossible (no compiler or ninja) or disabled (``KANPDE_FUSED=
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -78,18 +79,26 @@ def layer_jet(data: Tensor, knots: Tensor, taylor: Tensor, table: Tensor, w_base
     """Jet channels of a KAN layer's output, (C, N, in) -> (C, N, out); taylor is the layer's
     (in, G, D, k+1, k+1) Taylor table (the kernel reads its value rows), table the (in, G+k, out) coefficients
     times w_spline. Call :func:`available` first."""
+    pairs, laplacian = _channel_slots(request)
+    data = data.contiguous()
+    sig = torch.sigmoid(data[0])  # (N, in): vectorised here rather than in the kernel's loop
+    return _LayerJet.apply(data, sig, knots.contiguous(), taylor, table.contiguous(), w_base.contiguous(),
+                           pairs, laplacian)
+
+
+@functools.lru_cache(maxsize=64)
+def _channel_slots(request: JetRequest) -> tuple[Tensor, Tensor]:
+    """The request's second pairs (P, 2) and Laplacian axes (L,) as tangent slots, int64."""
     slot = {a: j for j, a in enumerate(request.tangents)}
     pairs = torch.tensor([[slot[a], slot[b]] for a, b in request.second], dtype=torch.long).reshape(-1, 2)
-    laplacian = torch.tensor([slot[a] for a in request.laplacian], dtype=torch.long)
-    return _LayerJet.apply(data.contiguous(), knots.contiguous(), taylor, table.contiguous(),
-                           w_base.contiguous(), pairs, laplacian)
+    return pairs, torch.tensor([slot[a] for a in request.laplacian], dtype=torch.long)
 
 
 class _LayerJet(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, data, knots, taylor, table, w_base, pairs, laplacian):
-        ctx.save_for_backward(data, knots, taylor, table, w_base, pairs, laplacian)
-        return torch.ops.kanpde.layer_jet(data, knots, taylor, table, w_base, pairs, laplacian)
+    def forward(ctx, data, sig, knots, taylor, table, w_base, pairs, laplacian):
+        ctx.save_for_backward(data, sig, knots, taylor, table, w_base, pairs, laplacian)
+        return torch.ops.kanpde.layer_jet(data, sig, knots, taylor, table, w_base, pairs, laplacian)
 
     @staticmethod
     @once_differentiable
@@ -97,4 +106,5 @@ class _LayerJet(torch.autograd.Function):
         need_data = ctx.needs_input_grad[0]
         grad_data, grad_table, grad_base = torch.ops.kanpde.layer_jet_backward(
             *ctx.saved_tensors, grad_out.contiguous(), need_data)
-        return grad_data if need_data else None, None, None, grad_table, grad_base, None, None
+        # sig's gradient is part of grad_data's (the kernel differentiates silu itself)
+        return grad_data if need_data else None, None, None, None, grad_table, grad_base, None, None

@@ -17,7 +17,7 @@
 // so a channel c is y_c += alpha_c S_1 + beta_c S_2. Neither basis features nor gathered
 // coefficients are materialised; the cost per point does not depend on the grid size G.
 //
-// Shapes: h (C, N, in), knots (in, G+2k+1), taylor (in, G, D, k+1 (p), k+1 (r)) (rows q = 0 used),
+// Shapes: h (C, N, in), sig = sigmoid(h[0]) (N, in), knots (in, G+2k+1), taylor (in, G, D, k+1 (p), k+1 (r)) (rows q = 0 used),
 // table (in, G+k, out), w_base (in, out), pairs (P, 2) int64 tangent slots,
 // laplacian (L,) int64 tangent slots; C = 1 + T + P + (L > 0). Output y (C, N, out).
 #include <ATen/Dispatch.h>
@@ -25,7 +25,7 @@
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/zeros.h>
-#include <ATen/ops/zeros_like.h>
+#include <ATen/ops/empty_like.h>
 #include <torch/library.h>
 
 #include <algorithm>
@@ -41,6 +41,20 @@ struct Layout {
   const int64_t* pairs;
   const int64_t* laplacian;
 };
+
+// Number of the n sorted breaks that are <= x (the interval of x), by a binary search
+// whose steps depend on n only: no mispredicted branches.
+template <typename T>
+inline int64_t count_not_above(const T* breaks, int64_t n, const T x) {
+  if (n == 0) return 0;
+  const T* base = breaks;
+  while (n > 1) {
+    const int64_t half = n / 2;
+    base = base[half - 1] <= x ? base + half : base;
+    n -= half;
+  }
+  return (base - breaks) + (*base <= x);
+}
 
 // p! / (p - q)!: the factor of du^(p-q) in the q-th derivative of du^p.
 constexpr int64_t falling_factorial(int64_t p, int64_t q) {
@@ -61,11 +75,11 @@ struct Edge {
   T basis[Q][8];  // [q][r], k+1 <= 8
   T silu[Q];
 
-  Edge(const T x, const T* knots, const T* taylor, const Layout& s) {
+  Edge(const T x, const T sig, const T* knots, const T* taylor, const Layout& s) {
     const int64_t K = FixedK > 0 ? FixedK : s.K, k = K - 1;
     const T xc = std::min(std::max(x, knots[k]), knots[s.G + k]);
     const bool inside = xc == x;
-    first = std::upper_bound(knots + k + 1, knots + s.G + k, xc) - (knots + k + 1);
+    first = count_not_above(knots + k + 1, s.G - 1, xc);
     const T du = xc - knots[k + first];
     const T* c = taylor + first * s.D * K * K;  // value rows: (k+1 (p), k+1 (r))
     for (int q = 0; q < Q; ++q) {
@@ -75,9 +89,9 @@ struct Edge {
         basis[q][r] = (q == 0 || inside) ? acc : T(0);
       }
     }
-    // silu = x sig; with d1, d2, d3 the derivatives of sig:
+    // silu = x sig with sig = sigmoid(x) (given: a call to exp here would stall the
+    // loop); with d1, d2, d3 the derivatives of sig:
     // silu' = sig + x d1, silu'' = 2 d1 + x d2, silu''' = 3 d2 + x d3
-    const T sig = T(1) / (T(1) + std::exp(-x));
     const T d1 = sig * (T(1) - sig), d2 = d1 * (T(1) - T(2) * sig);
     const T d3 = d2 * (T(1) - T(2) * sig) - T(2) * d1 * d1;
     const T all[4] = {x * sig, sig + x * d1, T(2) * d1 + x * d2, T(3) * d2 + x * d3};
@@ -85,13 +99,14 @@ struct Edge {
   }
 };
 
-// S[q][o] = silu^(q) w_base[o] + sum_r basis[q][r] rows[r][o]
+// S[q][o] = silu^(q) w_base[o] + sum_r basis[q][r] rows[r][o] for q in [q_begin, q_end)
 template <typename T, int Q, int64_t Fixed, int64_t FixedK>
 inline void edge_derivatives(const Edge<T, Q, FixedK>& e, const T* __restrict__ rows, const T* __restrict__ wb,
-                             T* __restrict__ S, const int64_t K_, const int64_t O_) {
+                             T* __restrict__ S, const int64_t K_, const int64_t O_, const int q_begin = 0,
+                             const int q_end = Q) {
   const int64_t O = Fixed > 0 ? Fixed : O_;
   const int64_t K = FixedK > 0 ? FixedK : K_;
-  for (int q = 0; q < Q; ++q) {
+  for (int q = q_begin; q < q_end; ++q) {
     T* __restrict__ out = S + q * O;
 #pragma omp simd
     for (int64_t o = 0; o < O; ++o) out[o] = e.silu[q] * wb[o];
@@ -121,14 +136,14 @@ inline void channel_factors(const T* h, const Layout& s, const int64_t n, const 
 // Everything comes in by value: in a lambda capturing by reference the compiler reloads
 // sizes and pointers in the inner loops (measured 3x slower).
 template <typename T, int64_t Fixed, int64_t FixedK>
-void forward_points(const T* h, const T* knots, const T* taylor, const T* table, const T* w_base, T* y,
+void forward_points(const T* h, const T* sig, const T* knots, const T* taylor, const T* table, const T* w_base, T* y,
                     const Layout s, const int64_t begin, const int64_t end) {
   const int64_t O = Fixed > 0 ? Fixed : s.O;
   std::vector<T> S(3 * O), alpha(s.C), beta(s.C);
   for (int64_t n = begin; n < end; ++n) {
     for (int64_t c = 0; c < s.C; ++c) std::fill_n(y + (c * s.N + n) * O, O, T(0));
     for (int64_t i = 0; i < s.I; ++i) {
-      const Edge<T, 3, FixedK> e(h[n * s.I + i], knots + i * (s.G + 2 * s.K - 1), taylor + i * s.G * s.D * s.K * s.K, s);
+      const Edge<T, 3, FixedK> e(h[n * s.I + i], sig[n * s.I + i], knots + i * (s.G + 2 * s.K - 1), taylor + i * s.G * s.D * s.K * s.K, s);
       edge_derivatives<T, 3, Fixed, FixedK>(e, table + (i * (s.G + s.K - 1) + e.first) * O, w_base + i * O, S.data(), s.K, O);
       channel_factors(h, s, n, i, alpha.data(), beta.data());
       T* __restrict__ y0 = y + n * O;
@@ -149,16 +164,17 @@ void forward_points(const T* h, const T* knots, const T* taylor, const T* table,
 // Gradients of sum_c <grad_y_c, y_c> with respect to h (if grad_h), and, accumulated into
 // this thread's private table_acc / base_acc, with respect to table and w_base.
 template <typename T, int64_t Fixed, int64_t FixedK>
-void backward_points(const T* h, const T* knots, const T* taylor, const T* table, const T* w_base,
+void backward_points(const T* h, const T* sig, const T* knots, const T* taylor, const T* table, const T* w_base,
                      const T* grad_y, T* grad_h, T* table_acc, T* base_acc, const Layout s,
                      const int64_t begin, const int64_t end) {
   const int64_t O = Fixed > 0 ? Fixed : s.O;
   std::vector<T> S(4 * O), G1(O), G2(O), alpha(s.C), beta(s.C);
   for (int64_t n = begin; n < end; ++n) {
     for (int64_t i = 0; i < s.I; ++i) {
-      const Edge<T, 4, FixedK> e(h[n * s.I + i], knots + i * (s.G + 2 * s.K - 1), taylor + i * s.G * s.D * s.K * s.K, s);
+      const Edge<T, 4, FixedK> e(h[n * s.I + i], sig[n * s.I + i], knots + i * (s.G + 2 * s.K - 1), taylor + i * s.G * s.D * s.K * s.K, s);
       const int64_t offset = (i * (s.G + s.K - 1) + e.first) * O;
-      edge_derivatives<T, 4, Fixed, FixedK>(e, table + offset, w_base + i * O, S.data(), s.K, O);
+      // S_0 is not needed; S_3 only for the gradient with respect to x
+      edge_derivatives<T, 4, Fixed, FixedK>(e, table + offset, w_base + i * O, S.data(), s.K, O, 1, grad_h ? 4 : 3);
       channel_factors(h, s, n, i, alpha.data(), beta.data());
       const T* __restrict__ S1 = S.data() + O;
       const T* __restrict__ S2 = S.data() + 2 * O;
@@ -167,16 +183,20 @@ void backward_points(const T* h, const T* knots, const T* taylor, const T* table
       std::fill(G1.begin(), G1.end(), T(0));
       std::fill(G2.begin(), G2.end(), T(0));
       T grad_x = 0;
+      if (grad_h) {
 #pragma omp simd reduction(+ : grad_x)
-      for (int64_t o = 0; o < O; ++o) grad_x += g0[o] * S1[o];
+        for (int64_t o = 0; o < O; ++o) grad_x += g0[o] * S1[o];
+      }
       for (int64_t c = 1; c < s.C; ++c) {
         const T* __restrict__ gc = grad_y + (c * s.N + n) * O;
         const T a = alpha[c], b = beta[c];
-        T u = 0, v = 0, z = 0;  // <g_c, S_1>, <g_c, S_2>, <g_c, S_3>
+        if (grad_h) {
+          T u = 0, v = 0, z = 0;  // <g_c, S_1>, <g_c, S_2>, <g_c, S_3>
 #pragma omp simd reduction(+ : u, v, z)
-        for (int64_t o = 0; o < O; ++o) u += gc[o] * S1[o], v += gc[o] * S2[o], z += gc[o] * S3[o];
-        grad_x += a * v + b * z;  // d/dx (a S_1 + b S_2)
-        alpha[c] = u, beta[c] = v;  // now: gradients with respect to alpha_c and beta_c
+          for (int64_t o = 0; o < O; ++o) u += gc[o] * S1[o], v += gc[o] * S2[o], z += gc[o] * S3[o];
+          grad_x += a * v + b * z;  // d/dx (a S_1 + b S_2)
+          alpha[c] = u, beta[c] = v;  // now: gradients with respect to alpha_c and beta_c
+        }
         T* __restrict__ g1 = G1.data();
         T* __restrict__ g2 = G2.data();
 #pragma omp simd
@@ -232,12 +252,12 @@ void with_sizes(int64_t O, int64_t K, Body body) {
   }
 }
 
-Layout check(const at::Tensor& h, const at::Tensor& knots, const at::Tensor& taylor, const at::Tensor& table,
+Layout check(const at::Tensor& h, const at::Tensor& sig, const at::Tensor& knots, const at::Tensor& taylor, const at::Tensor& table,
              const at::Tensor& w_base, const at::Tensor& pairs, const at::Tensor& laplacian) {
-  for (const at::Tensor* t : {&h, &knots, &taylor, &table, &w_base, &pairs, &laplacian}) {
+  for (const at::Tensor* t : {&h, &sig, &knots, &taylor, &table, &w_base, &pairs, &laplacian}) {
     TORCH_CHECK(t->device().is_cpu() && t->is_contiguous(), "layer_jet: CPU tensors, contiguous");
   }
-  for (const at::Tensor* t : {&knots, &taylor, &table, &w_base}) {
+  for (const at::Tensor* t : {&sig, &knots, &taylor, &table, &w_base}) {
     TORCH_CHECK(t->scalar_type() == h.scalar_type(), "layer_jet: all floating tensors share one dtype");
   }
   TORCH_CHECK(pairs.scalar_type() == at::kLong && laplacian.scalar_type() == at::kLong, "layer_jet: int64 slots");
@@ -252,17 +272,17 @@ Layout check(const at::Tensor& h, const at::Tensor& knots, const at::Tensor& tay
   return s;
 }
 
-at::Tensor forward(const at::Tensor& h, const at::Tensor& knots, const at::Tensor& taylor, const at::Tensor& table,
+at::Tensor forward(const at::Tensor& h, const at::Tensor& sig, const at::Tensor& knots, const at::Tensor& taylor, const at::Tensor& table,
                    const at::Tensor& w_base, const at::Tensor& pairs, const at::Tensor& laplacian) {
-  const Layout s = check(h, knots, taylor, table, w_base, pairs, laplacian);
+  const Layout s = check(h, sig, knots, taylor, table, w_base, pairs, laplacian);
   at::Tensor y = at::empty({s.C, s.N, s.O}, h.options());
   AT_DISPATCH_FLOATING_TYPES(h.scalar_type(), "layer_jet_forward", [&] {
-    const scalar_t *hp = h.data_ptr<scalar_t>(), *kp = knots.data_ptr<scalar_t>(), *tp = taylor.data_ptr<scalar_t>();
+    const scalar_t *hp = h.data_ptr<scalar_t>(), *sp = sig.data_ptr<scalar_t>(), *kp = knots.data_ptr<scalar_t>(), *tp = taylor.data_ptr<scalar_t>();
     const scalar_t *cp = table.data_ptr<scalar_t>(), *wp = w_base.data_ptr<scalar_t>();
     scalar_t* yp = y.data_ptr<scalar_t>();
     with_sizes(s.O, s.K, [&]<int64_t Fixed, int64_t FixedK>() {
       at::parallel_for(0, s.N, 16, [=](int64_t begin, int64_t end) {
-        forward_points<scalar_t, Fixed, FixedK>(hp, kp, tp, cp, wp, yp, s, begin, end);
+        forward_points<scalar_t, Fixed, FixedK>(hp, sp, kp, tp, cp, wp, yp, s, begin, end);
       });
     });
   });
@@ -270,18 +290,19 @@ at::Tensor forward(const at::Tensor& h, const at::Tensor& knots, const at::Tenso
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> backward(
-    const at::Tensor& h, const at::Tensor& knots, const at::Tensor& taylor, const at::Tensor& table,
+    const at::Tensor& h, const at::Tensor& sig, const at::Tensor& knots, const at::Tensor& taylor, const at::Tensor& table,
     const at::Tensor& w_base, const at::Tensor& pairs, const at::Tensor& laplacian, const at::Tensor& grad_y_,
     bool need_h) {
-  const Layout s = check(h, knots, taylor, table, w_base, pairs, laplacian);
+  const Layout s = check(h, sig, knots, taylor, table, w_base, pairs, laplacian);
   const at::Tensor grad_y = grad_y_.contiguous();
-  at::Tensor grad_h = need_h ? at::zeros_like(h) : at::Tensor();
+  // every entry of grad_h is assigned (tangent slots before the pairs and Laplacian add to them)
+  at::Tensor grad_h = need_h ? at::empty_like(h) : at::Tensor();
   const int64_t threads = at::get_num_threads();
   // one private accumulator per thread: [table (in, G+k, out) | w_base (in, out)]
   const int64_t table_size = table.numel(), size = table_size + w_base.numel();
   at::Tensor partial = at::zeros({threads, size}, h.options());
   AT_DISPATCH_FLOATING_TYPES(h.scalar_type(), "layer_jet_backward", [&] {
-    const scalar_t *hp = h.data_ptr<scalar_t>(), *kp = knots.data_ptr<scalar_t>(), *tp = taylor.data_ptr<scalar_t>();
+    const scalar_t *hp = h.data_ptr<scalar_t>(), *sp = sig.data_ptr<scalar_t>(), *kp = knots.data_ptr<scalar_t>(), *tp = taylor.data_ptr<scalar_t>();
     const scalar_t *cp = table.data_ptr<scalar_t>(), *wp = w_base.data_ptr<scalar_t>();
     const scalar_t* gp = grad_y.data_ptr<scalar_t>();
     scalar_t* ghp = need_h ? grad_h.data_ptr<scalar_t>() : nullptr;
@@ -289,7 +310,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward(
     with_sizes(s.O, s.K, [&]<int64_t Fixed, int64_t FixedK>() {
       at::parallel_for(0, s.N, 16, [=](int64_t begin, int64_t end) {
         scalar_t* acc = pp + at::get_thread_num() * size;
-        backward_points<scalar_t, Fixed, FixedK>(hp, kp, tp, cp, wp, gp, ghp, acc, acc + table_size, s, begin, end);
+        backward_points<scalar_t, Fixed, FixedK>(hp, sp, kp, tp, cp, wp, gp, ghp, acc, acc + table_size, s, begin, end);
       });
     });
   });
@@ -301,8 +322,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward(
 }  // namespace
 
 TORCH_LIBRARY(kanpde, m) {
-  m.def("layer_jet(Tensor h, Tensor knots, Tensor taylor, Tensor table, Tensor w_base, Tensor pairs, "
+  m.def("layer_jet(Tensor h, Tensor sig, Tensor knots, Tensor taylor, Tensor table, Tensor w_base, Tensor pairs, "
         "Tensor laplacian) -> Tensor", &forward);
-  m.def("layer_jet_backward(Tensor h, Tensor knots, Tensor taylor, Tensor table, Tensor w_base, Tensor pairs, "
+  m.def("layer_jet_backward(Tensor h, Tensor sig, Tensor knots, Tensor taylor, Tensor table, Tensor w_base, Tensor pairs, "
         "Tensor laplacian, Tensor grad_y, bool need_h) -> (Tensor, Tensor, Tensor)", &backward);
 }
