@@ -8,7 +8,7 @@ import torch
 
 from kanpde import KAN, KANConfig, SamplerConfig, Stage, load_problem, solve
 from kanpde.training.losses import loss_terms, term_weights, total_loss
-from kanpde.training.sampler import sample_batch
+from kanpde.training.sampler import sample_batch, z_order
 
 SAMPLER = SamplerConfig("sobol", 128, 32)
 
@@ -85,3 +85,24 @@ def test_a_stalled_lbfgs_stage_ends_early_and_logs_its_last_step():
     full = solve(problem, small_kan(problem), [Stage(stage.steps + 3, "lbfgs", 1.0, stall_rtol=0.0)],
                  sampler=SAMPLER, log_every=100)
     assert not full.stages[0].stalled and full.stages[0].steps == stage.steps + 3
+
+
+@pytest.mark.parametrize("dim", [1, 2, 3])
+def test_z_order_is_a_permutation_that_keeps_neighbours_together(dim):
+    g = torch.Generator().manual_seed(0)
+    bounds = torch.tensor([[-1.0, 2.0]] * dim, dtype=torch.float64)
+    x = -1.0 + 3.0 * torch.rand(4096, dim, dtype=torch.float64, generator=g)
+    order = z_order(x, bounds)
+    assert torch.equal(order.sort().values, torch.arange(4096))
+    step = (x[order][1:] - x[order][:-1]).norm(dim=1).mean()  # consecutive points in memory
+    random_step = (x[1:] - x[:-1]).norm(dim=1).mean()
+    assert step < random_step / 4
+
+
+def test_the_batch_holds_the_sampled_interior_points_in_z_order():
+    problem = load_problem("poisson2d")
+    batch = sample_batch(problem, SamplerConfig("sobol", 256, 16), torch.Generator().manual_seed(1),
+                         torch.float64, "cpu")
+    sobol = problem.domain.sample_interior(256, "sobol", generator=torch.Generator().manual_seed(1),
+                                           dtype=torch.float64, device="cpu")
+    assert torch.equal(batch.interior, sobol[z_order(sobol, problem.domain.bounds)])

@@ -23,6 +23,9 @@ from kanpde.model.basis import bspline_basis, bspline_taylor, taylor_table, unif
 from kanpde.model.spline_product import spline_product
 
 
+PRODUCTS = ("auto", "fused", "dense", "local")  # implementations of KANLayer.jet
+
+
 class KANLayer(nn.Module):
     """KAN layer ``(N, in) -> (N, out)``, evaluated as one matmul over all edges.
 
@@ -127,11 +130,14 @@ class KANLayer(nn.Module):
 
     def runs_fused(self, h: Jet) -> bool:
         """Whether :meth:`jet` takes the fused CPU kernel for this jet."""
+        if self.product not in PRODUCTS:
+            raise KanpdeError(f"unknown layer product {self.product!r}; accepted: {', '.join(PRODUCTS)}")
         if self.product not in ("auto", "fused"):
             return False
-        usable = h.data.device.type == "cpu" and self._order <= fused.MAX_ORDER and fused.available()
+        usable = (h.data.device.type == "cpu" and h.data.dtype in (torch.float32, torch.float64)
+                  and self._order <= fused.MAX_ORDER and fused.available())
         if self.product == "fused" and not usable:
-            raise KanpdeError("the fused layer kernel runs on the CPU for spline orders <= "
+            raise KanpdeError("the fused layer kernel runs on the CPU in float32 or float64 for spline orders <= "
                               f"{fused.MAX_ORDER} once built (see the log); use product 'auto', 'dense' or 'local'")
         return usable
 

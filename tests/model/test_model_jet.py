@@ -205,3 +205,10 @@ def test_the_fused_kernel_can_be_switched_off(monkeypatch):
     monkeypatch.setenv("KANPDE_FUSED", "0")
     monkeypatch.delitem(fused._state, "loaded", raising=False)
     assert not fused.available()
+
+
+def test_an_unknown_product_names_the_accepted_ones():
+    model = network()
+    model.layers[0].product = "sparse"
+    with pytest.raises(KanpdeError, match="accepted: auto, fused, dense, local"):
+        model.jet(points(4, seed=0), FULL)
