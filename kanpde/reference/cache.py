@@ -1,0 +1,51 @@
+"""Reference solutions computed once and kept on disk (``outputs/references`` by default).
+
+A cached file is named by the problem and a hash of what determines it: the problem's
+parameters, the source of the problem's module and of the reference solvers. Editing
+either computes a fresh reference; stale files are simply never read again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import logging
+import time
+from pathlib import Path
+
+from kanpde.reference.solution import GridSolution
+
+log = logging.getLogger(__name__)
+
+SOLVERS_DIR = Path(__file__).parent
+
+
+def reference_solution(problem, directory: str | Path | None = None) -> GridSolution | None:
+    """The problem's reference solution (None when it names no reference solver), read from
+    ``directory`` when computed before, else computed and written there (None: no cache)."""
+    if problem.reference is None:
+        return None
+    path = None if directory is None else Path(directory) / f"{problem.name}-{_key(problem)}.npz"
+    if path is not None and path.is_file():
+        log.info("reference solution of %s read from %s", problem.name, path)
+        return GridSolution.load(path)
+    start = time.perf_counter()
+    solution = problem.reference(problem.params)
+    log.info("reference solution of %s (%s) computed in %.1f s", problem.name, solution.method,
+             time.perf_counter() - start)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        solution.save(path)
+    return solution
+
+
+def _key(problem) -> str:
+    digest = hashlib.sha1(json.dumps(dict(problem.params), sort_keys=True, default=str).encode())
+    try:
+        digest.update(inspect.getsource(inspect.getmodule(problem.reference)).encode())
+    except (OSError, TypeError):  # defined interactively: key on its name only
+        digest.update(getattr(problem.reference, "__qualname__", repr(problem.reference)).encode())
+    for source in sorted(SOLVERS_DIR.glob("*.py")):
+        digest.update(source.read_bytes())
+    return digest.hexdigest()[:12]
