@@ -20,6 +20,7 @@ from kanpde.errors import KanpdeError
 from kanpde.geometry import Domain, SpaceTime
 from kanpde.jet import Jet, JetRequest, PointCache, autograd_jet
 from kanpde.operators import Coords, Field
+from kanpde.reference.solution import GridSolution
 
 PROBLEMS_DIR = Path(__file__).resolve().parents[1] / "problems"
 
@@ -41,6 +42,8 @@ class Problem:
 
     residual(u: Field, x: Coords, p: Params) -> (N,) or (N, k) for k equations.
     exact(x: Coords, p: Params) -> (N,) or (N, m) for m components.
+    reference(p: Params) -> GridSolution: a reference solver (``kanpde.reference``) for a
+    problem without an exact solution; the error is measured on its grid points.
     transform(x: (N, d)) -> (shift, scale), each (N, m): the solution is
     ``shift + scale * net(x)``, an affine output transform (e.g. a hard constraint, see
     kanpde.constraints); None: the network's output is the solution.
@@ -53,6 +56,7 @@ class Problem:
     components: Sequence[str] = ("u",)
     params: Mapping[str, float] = field(default_factory=dict)
     exact: Callable[[Coords, Params], torch.Tensor] | None = None
+    reference: Callable[[Params], GridSolution] | None = None
     transform: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None
     _jets: PointCache = field(default_factory=lambda: PointCache(8), init=False, repr=False, compare=False)
 

@@ -8,13 +8,15 @@ import torch
 from torch import nn
 
 import kanpde
-from kanpde import Dirichlet, Initial, Interval, KanpdeError, Problem
+from kanpde import Dirichlet, Initial, Interval, KanpdeError, Periodic, Problem
 from kanpde.training.losses import evaluate_residual, loss_terms
 from kanpde.training.sampler import SamplerConfig, sample_batch
 
 ATOL = 1e-9  # float64 residual of an exact solution (second derivatives of O(50) terms)
 F64, CPU = torch.float64, torch.device("cpu")
 PROBLEMS = kanpde.known_problems()
+WITH_EXACT = [name for name in PROBLEMS if kanpde.load_problem(name).exact is not None]
+WITH_REFERENCE = [name for name in PROBLEMS if kanpde.load_problem(name).reference is not None]
 
 
 def gen(seed=0):
@@ -53,25 +55,31 @@ def test_there_are_shipped_problems():
 
 
 @pytest.mark.parametrize("name", PROBLEMS)
+def test_every_problem_has_an_exact_solution_or_names_a_reference_solver(name):
+    problem = kanpde.load_problem(name)
+    assert (problem.exact is None) != (problem.reference is None)
+
+
+@pytest.mark.parametrize("name", WITH_EXACT)
 def test_exact_solution_has_zero_residual(name):
     problem = kanpde.load_problem(name)
-    assert problem.exact is not None, f"{name} has no exact solution to test against"
     x = problem.domain.sample_interior(64, "uniform", generator=gen(), dtype=F64)
     r = evaluate_residual(problem, Exact(problem), x)
     assert r.shape[0] == len(x) and r.ndim == 2
     assert r.abs().max() <= ATOL
 
 
-@pytest.mark.parametrize("name", PROBLEMS)
+@pytest.mark.parametrize("name", WITH_EXACT)
 def test_exact_solution_satisfies_every_condition(name):
     problem = kanpde.load_problem(name)
     assert problem.conditions, f"{name} has no conditions"
     for condition, x, r in condition_residuals(problem, Exact(problem)):
-        assert r.shape[0] == len(x) and len(x) > 0
+        pairs = isinstance(condition, Periodic)  # x holds both faces, one residual per pair
+        assert r.shape[0] == (len(x) // 2 if pairs else len(x)) and len(x) > 0
         assert r.abs().max() <= ATOL, condition.label
 
 
-@pytest.mark.parametrize("name", PROBLEMS)
+@pytest.mark.parametrize("name", WITH_EXACT)
 def test_exact_solution_has_zero_loss_terms(name):
     """The training loss sees the same thing: every term of loss_terms is ~0."""
     problem = kanpde.load_problem(name)
@@ -82,7 +90,7 @@ def test_exact_solution_has_zero_loss_terms(name):
         assert value <= ATOL**2, label
 
 
-@pytest.mark.parametrize("name", PROBLEMS)
+@pytest.mark.parametrize("name", WITH_EXACT)
 def test_perturbed_solution_has_nonzero_residual(name):
     problem = kanpde.load_problem(name)
     x = problem.domain.sample_interior(64, "uniform", generator=gen(), dtype=F64)
@@ -107,7 +115,7 @@ def test_perturbed_solution_residual_is_the_operator_on_the_bump(name):
     torch.testing.assert_close(r[:, 0], expected, atol=ATOL, rtol=0)
 
 
-VALUE_CONDITIONS = [(name, i) for name in PROBLEMS
+VALUE_CONDITIONS = [(name, i) for name in WITH_EXACT
                     for i, c in enumerate(kanpde.load_problem(name).conditions)
                     if isinstance(c, Dirichlet) or (isinstance(c, Initial) and c.derivative == 0)]
 
@@ -117,6 +125,32 @@ def test_perturbed_solution_misses_value_conditions_by_the_bump(name, index):
     problem = kanpde.load_problem(name)
     _, x, r = condition_residuals(problem, Exact(problem, bump))[index]
     torch.testing.assert_close(r[:, 0], bump(x), atol=ATOL, rtol=0)
+
+
+# -- reference solutions -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", WITH_REFERENCE)
+def test_reference_solution_meets_the_problems_initial_and_boundary_conditions(name):
+    """The reference solves the problem as declared: at t0 it has the problem's initial
+    values, on its ends the Dirichlet values or (periodic) equal values."""
+    problem = kanpde.load_problem(name)
+    reference = problem.reference(problem.params)
+    x, t = reference.axes
+    values = torch.as_tensor(reference.values)  # (len(x), len(t))
+    at = lambda columns: problem.coords(torch.stack(columns, dim=1))  # noqa: E731
+    for condition in problem.conditions:
+        if isinstance(condition, Initial) and condition.derivative == 0:
+            grid = at([torch.as_tensor(x), torch.full((len(x),), t[0], dtype=F64)])
+            expected = condition.value(grid, problem.params)
+            torch.testing.assert_close(values[:, 0], expected, atol=1e-8, rtol=0)
+        elif isinstance(condition, Periodic):
+            torch.testing.assert_close(values[0], values[-1], atol=1e-8, rtol=0)
+        elif isinstance(condition, Dirichlet):
+            for end in (0, -1):
+                grid = at([torch.full((len(t),), x[end], dtype=F64), torch.as_tensor(t)])
+                expected = condition.value(grid, problem.params) if callable(condition.value) else condition.value
+                torch.testing.assert_close(values[end], torch.as_tensor(expected, dtype=F64).expand(len(t)),
+                                           atol=1e-8, rtol=0)
 
 
 # -- parameters ------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Error metrics of a trained model against the problem's exact solution."""
+"""Error metrics of a trained model against the problem's exact or reference solution."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from kanpde.problem import Problem
+from kanpde.reference.solution import GridSolution
 from kanpde.training.losses import evaluate_residual
 
 
@@ -24,13 +25,19 @@ def relative_l2(pred: torch.Tensor, ref: torch.Tensor) -> float:
     return float(torch.linalg.norm(pred - ref) / torch.linalg.norm(ref).clamp_min(1e-300))
 
 
-def evaluate(problem: Problem, model: nn.Module, n: int = 10_000, n_residual: int = 4096) -> dict:
-    """rel_l2 and max_abs against the exact solution (when there is one) on a grid of about
-    n points, and the RMS of the PDE residual on a sub-grid of about n_residual points."""
-    reference = next(model.parameters())
-    x = evaluation_points(problem, n, reference.dtype, reference.device)
+def evaluate(problem: Problem, model: nn.Module, n: int = 10_000, n_residual: int = 4096,
+             reference: GridSolution | None = None) -> dict:
+    """rel_l2 and max_abs against the exact solution on a grid of about n points, or, for a
+    problem without one, against ``reference`` at its own grid points; and the RMS of the
+    PDE residual on a sub-grid of about n_residual points."""
+    first = next(model.parameters())
+    x = evaluation_points(problem, n, first.dtype, first.device)
     metrics: dict = {"eval_points": len(x)}
     exact = problem.exact_values(x)
+    if exact is None and reference is not None:
+        x = torch.as_tensor(reference.points(), dtype=first.dtype, device=first.device)
+        exact = torch.as_tensor(reference.flat_values(), dtype=first.dtype, device=first.device).reshape(len(x), -1)
+        metrics.update(eval_points=len(x), reference=reference.method)
     if exact is not None:
         pred = predict(problem, model, x)
         metrics["rel_l2"] = relative_l2(pred, exact)
@@ -38,7 +45,7 @@ def evaluate(problem: Problem, model: nn.Module, n: int = 10_000, n_residual: in
         if len(problem.components) > 1:
             for i, name in enumerate(problem.components):
                 metrics[f"rel_l2_{name}"] = relative_l2(pred[:, i], exact[:, i])
-    xr = evaluation_points(problem, n_residual, reference.dtype, reference.device)
+    xr = evaluation_points(problem, n_residual, first.dtype, first.device)
     residual = evaluate_residual(problem, model, xr).detach()
     metrics["residual_rms"] = float(residual.square().mean().sqrt())
     return metrics

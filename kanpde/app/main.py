@@ -16,20 +16,27 @@ from kanpde.app.build import build
 from kanpde.app.memory import keep_freed_memory
 from kanpde.app.schema import register
 from kanpde.errors import KanpdeError
+from kanpde.reference.cache import reference_solution
 from kanpde.result import TrainResult
 from kanpde.training import LogStages, ProgressBar, solve
 
 log = logging.getLogger("kanpde")
 CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "configs")
+REFERENCE_CACHE = Path("outputs") / "references"  # beside the run directories
 
 
 def run(cfg: DictConfig, run_dir: Path) -> TrainResult:
     """Build, train, evaluate and write the run directory (also after a failed stage)."""
     job = build(cfg)
+    # before training: a reference that cannot be computed stops the run with nothing lost
+    reference = reference_solution(job.problem, REFERENCE_CACHE)
     callbacks = [LogStages(), *([ProgressBar()] if cfg.progress else [])]
     result = solve(job.problem, job.model, job.curriculum, sampler=job.sampler,
                    weights=job.weights, seed=job.seed, log_every=job.log_every, callbacks=callbacks)
-    result.metrics = evaluate(job.problem, job.model, job.eval_points)
+    try:
+        result.metrics = evaluate(job.problem, job.model, job.eval_points, reference=reference)
+    except Exception:  # the trained model is worth more than its metrics: write it anyway
+        log.exception("evaluation failed; writing the run without its error metrics")
     for name, value in result.metrics.items():
         log.info("%s: %s", name, f"{value:.3e}" if isinstance(value, float) else value)
     write_run(run_dir, job.problem, job.model, result, extra={"config": OmegaConf.to_yaml(cfg)})

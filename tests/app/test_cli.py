@@ -45,6 +45,21 @@ def test_short_run_writes_a_run_directory_that_reproduces_its_metrics(tmp_path):
         assert (run / name).stat().st_size > 0
 
 
+def test_a_problem_without_exact_solution_is_measured_against_its_cached_reference(tmp_path):
+    first = kanpde(tmp_path, *SHORT, "problem=kdv")
+    assert first.returncode == 0, first.stderr
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert "ETDRK4" in metrics["reference"] and 0 < metrics["rel_l2"] < 10
+    # oracle: the reported error is the error at the reference's grid points
+    problem = load_problem("kdv")
+    reference = problem.reference(problem.params)
+    assert metrics["eval_points"] == len(reference.points())
+    (cached,) = (tmp_path / "outputs" / "references").glob("kdv-*.npz")
+    again = kanpde(tmp_path, *SHORT, "problem=kdv")
+    assert again.returncode == 0 and f"read from {cached.relative_to(tmp_path)}" in again.stdout
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["rel_l2"] == metrics["rel_l2"]
+
+
 BAD_FILES = {
     "missing_face": ("Dirichlet(faces='z-')", "lambda u, x, p: -u.laplacian()", ["z-", "x-, x+, y-, y+"]),
     "wrong_shape": ("Dirichlet()", "lambda u, x, p: torch.stack([u.value] * 4).reshape(-1, 2, 2)",
