@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import platform
 from dataclasses import dataclass
 
 import torch
@@ -41,6 +42,14 @@ def resolve_device(name: str) -> torch.device:
         return torch.device(name)
     except RuntimeError:
         raise KanpdeError(f"unknown device {name!r}; accepted: auto, cpu, cuda, cuda:N") from None
+
+
+def device_description(device: str | torch.device) -> str:
+    """The device in words, for records: the GPU's name, or the CPU and its threads."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
 
 
 def build_problem(cfg: DictConfig) -> Problem:

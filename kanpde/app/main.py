@@ -12,10 +12,11 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from kanpde.analysis import evaluate, write_run
-from kanpde.app.build import build
+from kanpde.app.build import build, device_description
 from kanpde.app.memory import keep_freed_memory
 from kanpde.app.schema import register
 from kanpde.errors import KanpdeError
+from kanpde.model import count_parameters
 from kanpde.reference.cache import reference_solution
 from kanpde.result import TrainResult
 from kanpde.training import LogStages, ProgressBar, solve
@@ -39,7 +40,10 @@ def run(cfg: DictConfig, run_dir: Path) -> TrainResult:
         log.exception("evaluation failed; writing the run without its error metrics")
     for name, value in result.metrics.items():
         log.info("%s: %s", name, f"{value:.3e}" if isinstance(value, float) else value)
-    write_run(run_dir, job.problem, job.model, result, extra={"config": OmegaConf.to_yaml(cfg)})
+    device = next(job.model.parameters()).device
+    extra = {"parameters": count_parameters(job.model), "device": device_description(device),
+             "config": OmegaConf.to_yaml(cfg)}
+    write_run(run_dir, job.problem, job.model, result, extra=extra)
     (Path(run_dir) / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     return result
 

@@ -1,10 +1,13 @@
-"""``kanpde-bench speed``: ms per training step of kanpde and of pykan, side by side.
+"""``kanpde-bench``: speed (ms per training step of kanpde and of pykan, side by side) and
+accuracy (the problem library solved by the KAN and the MLP baseline).
 
     kanpde-bench speed                       # S, M, L and the grid sweep on this machine
     kanpde-bench speed --configs S,M --json speed.json
     kanpde-bench speed --device cuda --grids 5,20,100
+    kanpde-bench accuracy --tier smoke       # minutes on a CPU
+    kanpde-bench accuracy --tier full --device cuda --json accuracy.json
 
-Prints a table and, with --json PATH, writes one record per configuration.
+Each prints a table and, with --json PATH, writes one record per configuration or case.
 """
 
 from __future__ import annotations
@@ -13,12 +16,16 @@ import argparse
 import importlib.util
 import json
 import logging
-import platform
 import sys
+import time
 from dataclasses import replace
+from pathlib import Path
 
 import torch
 
+from kanpde.app.build import device_description
+from kanpde.bench.accuracy import MODELS, run_suite
+from kanpde.bench.accuracy import table as accuracy_table
 from kanpde.bench.speed import CONFIGS, Config, copy_bandwidth, measure_main, run_isolated
 
 log = logging.getLogger("kanpde.bench")
@@ -42,12 +49,6 @@ def available_gb(device: str) -> float:
 
 def pykan_installed() -> bool:
     return importlib.util.find_spec("kan") is not None
-
-
-def device_name(device: str) -> str:
-    if torch.device(device).type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
 
 
 def run_speed(args) -> list[dict]:
@@ -97,7 +98,7 @@ def record(config: Config, device: str, dtype: str, ours: dict, theirs: dict | N
     return {
         "name": config.name, "widths": list(config.widths), "grid": config.grid,
         "points": config.interior + config.boundary, "interior": config.interior,
-        "boundary": config.boundary, "device": device_name(device), "dtype": dtype,
+        "boundary": config.boundary, "device": device_description(device), "dtype": dtype,
         "kanpde_ms": ours.get("ms"), "pykan_ms": (theirs or {}).get("ms"), "ratio": ratio,
         "kanpde_peak_memory_mb": ours.get("peak_memory_mb"),
         "pykan_peak_memory_mb": (theirs or {}).get("peak_memory_mb"),
@@ -149,6 +150,14 @@ def parse(argv):
                        help="fresh processes per library and configuration; the median is reported")
     speed.add_argument("--timeout", type=float, default=900.0, help="seconds per measurement")
     speed.add_argument("--json", metavar="PATH", help="also write the records as JSON")
+    accuracy = sub.add_parser("accuracy", help="errors of the problem library, KAN vs MLP")
+    accuracy.add_argument("--tier", default="smoke", choices=["smoke", "full"])
+    accuracy.add_argument("--models", default="kan,mlp", type=_choices(MODELS),
+                          help="comma-separated, from kan,mlp (default: both)")
+    accuracy.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    accuracy.add_argument("--out", help="folder of the runs (default outputs/accuracy/<tier>-<time>)")
+    accuracy.add_argument("--timeout", type=float, default=3600.0, help="seconds per run")
+    accuracy.add_argument("--json", metavar="PATH", help="also write the records as JSON")
     measure = sub.add_parser("_measure")  # internal: one measurement in a fresh process
     measure.add_argument("spec")
     return parser.parse_args(argv)
@@ -177,8 +186,15 @@ def main(argv=None) -> None:
         measure_main(args.spec)
         return
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    records = run_speed(args)
-    print(table(records))
+    if args.command == "accuracy":
+        out = Path(args.out or f"outputs/accuracy/{args.tier}-{time.strftime('%Y-%m-%d_%H-%M-%S')}")
+        records = run_suite(args.tier, out, args.device, args.models, args.timeout,
+                            on_case=lambda r: log.info("%s, %s: rel_l2 %s", r["problem"], r["model"],
+                                                       r.get("rel_l2", r.get("error"))))
+        print(accuracy_table(records))
+    else:
+        records = run_speed(args)
+        print(table(records))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(records, f, indent=2)

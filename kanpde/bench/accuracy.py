@@ -1,0 +1,105 @@
+"""``kanpde-bench accuracy``: the problem library solved by the KAN and by the MLP baseline.
+
+Every case is one ``kanpde`` run in a fresh process (its own run directory under the
+suite's output folder), with the same problem, points and curriculum for both models;
+only ``model=`` differs. The record of a case is read back from the run's metrics.json:
+relative L2 and max error against the exact or reference solution, wall time of the
+whole command, trainable parameters, device.
+
+Tiers: ``smoke`` (a few problems on small budgets: minutes on a CPU, run by the tests
+with error thresholds) and ``full`` (every shipped problem with its default config, or
+its ``configs/experiment/<problem>.yaml`` when there is one).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from kanpde.problem import PROBLEMS_DIR, known_problems
+
+EXPERIMENTS_DIR = PROBLEMS_DIR.parent / "configs" / "experiment"
+MODELS = ("kan", "mlp")
+
+# small budgets: 64 Adam steps then 10 L-BFGS steps on G = 5 and 10 (the MLP takes the
+# same steps; grid sizes do not apply to it)
+SMOKE_BUDGET = ("sampler.interior=512", "sampler.boundary=128", "eval_points=2000", "train.log_every=50",
+                "train.stages=[{steps:64,optimizer:adam,lr:0.01,grid:5},"
+                "{steps:10,optimizer:lbfgs,lr:1.0,grid:5},{steps:10,optimizer:lbfgs,lr:1.0,grid:10}]",
+                "model.widths=[8]")
+
+
+@dataclass(frozen=True)
+class Case:
+    problem: str
+    overrides: tuple[str, ...] = ()
+
+
+def tier_cases(tier: str) -> list[Case]:
+    """The cases of a tier: smoke | full."""
+    if tier == "smoke":
+        return [Case(name, SMOKE_BUDGET) for name in ("poisson2d", "diffusion1d", "heat2d", "poisson_disk")]
+    if tier == "full":
+        return [Case(name, (f"+experiment={name}",) if (EXPERIMENTS_DIR / f"{name}.yaml").is_file() else ())
+                for name in known_problems()]
+    raise ValueError(f"unknown tier {tier!r}; accepted: smoke, full")
+
+
+def model_overrides(model: str, case: Case) -> list[str]:
+    """model=mlp keeps the case's budget; the KAN-only widths override does not apply."""
+    if model == "kan":
+        return list(case.overrides)
+    return ["model=mlp", *[o for o in case.overrides if not o.startswith("model.")]]
+
+
+def run_case(case: Case, model: str, out_dir: Path, device: str, timeout: float) -> dict:
+    """One ``kanpde`` run; its record (with ``error`` set when it failed)."""
+    run_dir = out_dir / f"{case.problem}-{model}"
+    command = [sys.executable, "-m", "kanpde", f"problem={case.problem}", *model_overrides(model, case),
+               f"device={device}", "progress=false", f"hydra.run.dir={run_dir}"]
+    start = time.perf_counter()
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"problem": case.problem, "model": model, "error": f"no result within {timeout:.0f} s"}
+    wall = time.perf_counter() - start
+    metrics_file = run_dir / "metrics.json"
+    if done.returncode != 0 or not metrics_file.is_file():
+        last = (done.stderr.strip() or done.stdout.strip() or f"exit code {done.returncode}").splitlines()[-1]
+        return {"problem": case.problem, "model": model, "error": last, "wall_s": wall}
+    metrics = json.loads(metrics_file.read_text())
+    return {"problem": case.problem, "model": model, "rel_l2": metrics.get("rel_l2"),
+            "max_abs": metrics.get("max_abs"), "wall_s": wall, "train_s": metrics.get("seconds"),
+            "parameters": metrics.get("parameters"), "device": metrics.get("device"),
+            "status": metrics.get("status"), "run_dir": str(run_dir)}
+
+
+def run_suite(tier: str, out_dir: Path, device: str = "auto", models=MODELS, timeout: float = 3600.0,
+              on_case=None) -> list[dict]:
+    """Every case of the tier with every model, in order; on_case(record) after each."""
+    records = []
+    for case in tier_cases(tier):
+        for model in models:
+            records.append(run_case(case, model, Path(out_dir), device, timeout))
+            if on_case is not None:
+                on_case(records[-1])
+    return records
+
+
+def table(records: list[dict]) -> str:
+    def fmt(value, spec):
+        return "-" if value is None else format(value, spec)
+
+    head = f"{'problem':<22} {'model':<5} {'rel. L2':>9} {'max err':>9} {'wall s':>7} {'params':>7}  device"
+    lines = [head, "-" * len(head)]
+    for r in records:
+        lines.append(f"{r['problem']:<22} {r['model']:<5} {fmt(r.get('rel_l2'), '9.2e')} "
+                     f"{fmt(r.get('max_abs'), '9.2e')} {fmt(r.get('wall_s'), '7.1f')} "
+                     f"{fmt(r.get('parameters'), '7d')}  {r.get('device') or '-'}")
+        if r.get("error"):
+            lines.append(f"{'':<22} {r['model']}: {r['error']}")
+    return "\n".join(lines)

@@ -1,0 +1,50 @@
+"""The accuracy suite: its tiers, and the smoke tier run for real with error thresholds at
+3x the errors it printed when recorded (so a 3x loss of accuracy fails)."""
+
+import pytest
+
+from kanpde.bench.accuracy import SMOKE_BUDGET, Case, model_overrides, run_suite, tier_cases
+from kanpde.problem import known_problems
+
+# rel. L2 errors printed by `kanpde-bench accuracy --tier smoke --device cpu` (2026-11-22, 2-core
+# AMD EPYC VM; the table is in BENCHMARKS.md)
+RECORDED = {
+    ("poisson2d", "kan"): 0.00132, ("poisson2d", "mlp"): 0.000134,
+    ("diffusion1d", "kan"): 0.000274, ("diffusion1d", "mlp"): 0.000634,
+    ("heat2d", "kan"): 0.000187, ("heat2d", "mlp"): 0.000263,
+    ("poisson_disk", "kan"): 3.94e-05, ("poisson_disk", "mlp"): 0.000117,
+}
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    records = run_suite("smoke", tmp_path_factory.mktemp("smoke"), device="cpu", timeout=600)
+    return {(r["problem"], r["model"]): r for r in records}
+
+
+@pytest.mark.parametrize("case", sorted(RECORDED))
+def test_smoke_tier_errors_stay_within_three_times_the_recorded_ones(smoke, case):
+    record = smoke[case]
+    assert record.get("error") is None, record.get("error")
+    assert record["status"] == "ok" and record["parameters"] > 0 and record["device"]
+    assert record["rel_l2"] <= 3 * RECORDED[case], record["rel_l2"]
+
+
+def test_the_smoke_tier_has_every_recorded_case_and_nothing_else():
+    assert {(c.problem, m) for c in tier_cases("smoke") for m in ("kan", "mlp")} == set(RECORDED)
+
+
+def test_full_tier_covers_every_shipped_problem():
+    assert [c.problem for c in tier_cases("full")] == known_problems()
+
+
+def test_unknown_tier_names_the_accepted_ones():
+    with pytest.raises(ValueError, match="accepted: smoke, full"):
+        tier_cases("medium")
+
+
+def test_the_mlp_gets_the_same_budget_without_the_kan_widths():
+    case = Case("poisson2d", SMOKE_BUDGET)
+    mlp = model_overrides("mlp", case)
+    assert mlp[0] == "model=mlp" and "model.widths=[8]" not in mlp
+    assert set(mlp[1:]) == set(SMOKE_BUDGET) - {"model.widths=[8]"}
