@@ -5,8 +5,10 @@ from dataclasses import replace
 
 import pytest
 import torch
+from torch import nn
 
-from kanpde import KAN, KANConfig, SamplerConfig, Stage, load_problem, solve
+from kanpde import (KAN, Dirichlet, Interval, KanpdeError, KANConfig, Problem, SamplerConfig, Stage,
+                    load_problem, solve)
 from kanpde.training.losses import loss_terms, term_weights, total_loss
 from kanpde.training.sampler import sample_batch, z_order
 
@@ -106,3 +108,30 @@ def test_the_batch_holds_the_sampled_interior_points_in_z_order():
     sobol = problem.domain.sample_interior(256, "sobol", generator=torch.Generator().manual_seed(1),
                                            dtype=torch.float64, device="cpu")
     assert torch.equal(batch.interior, sobol[z_order(sobol, problem.domain.bounds)])
+
+
+class _Zero(nn.Module):
+    def forward(self, x):
+        return torch.zeros(len(x), 1, dtype=x.dtype)
+
+
+def _bump_problem():
+    """u = exp(-((x - 0.8) / 0.05)^2) on [0, 1]: for u = 0 the residual is the bump."""
+    def residual(u, x, p):
+        return u.value - torch.exp(-((x.x - 0.8) / 0.05) ** 2)
+    return Problem(name="bump", domain=Interval(0.0, 1.0), residual=residual, conditions=[Dirichlet(value=0.0)])
+
+
+@pytest.mark.parametrize("c, least", [(0.0, 0.9), (1.0, 0.35)])
+def test_rad_puts_the_points_where_the_residual_is(c, least):
+    config = SamplerConfig("sobol", 2000, 8, adaptive="rad", k=1.0, c=c)
+    batch = sample_batch(_bump_problem(), config, torch.Generator().manual_seed(0), torch.float64, "cpu", _Zero())
+    near = ((batch.interior[:, 0] - 0.8).abs() < 0.1).double().mean()  # 20% of the interval
+    assert near > least  # uniform points: 0.2
+    again = sample_batch(_bump_problem(), config, torch.Generator().manual_seed(0), torch.float64, "cpu", _Zero())
+    assert torch.equal(batch.interior, again.interior)
+
+
+def test_unknown_adaptive_sampling_names_the_accepted_ones():
+    with pytest.raises(KanpdeError, match="accepted: none, rad"):
+        SamplerConfig(adaptive="rar")

@@ -82,6 +82,7 @@ def build(cfg: DictConfig) -> Job:
     dtype = getattr(torch, cfg.dtype.value)
     problem = build_problem(cfg.problem)
     model = build_model(cfg.model, problem, dtype, device, cfg.seed)
-    sampler = SamplerConfig(cfg.sampler.method.value, cfg.sampler.interior, cfg.sampler.boundary)
+    sampler = SamplerConfig(cfg.sampler.method.value, cfg.sampler.interior, cfg.sampler.boundary,
+                            cfg.sampler.adaptive.value, cfg.sampler.k, cfg.sampler.c, cfg.sampler.pool)
     return Job(problem, model, build_curriculum(cfg.train), sampler, dict(cfg.train.weights),
                cfg.seed, cfg.train.log_every, cfg.eval_points)

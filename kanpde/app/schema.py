@@ -69,11 +69,20 @@ class TrainConf:
     weights: Dict[str, float] = field(default_factory=dict)  # loss term name -> weight
 
 
+class Adaptive(Enum):
+    none = "none"
+    rad = "rad"
+
+
 @dataclass
 class SamplerConf:
     method: SampleMethod = SampleMethod.sobol
     interior: int = 1024
     boundary: int = 256
+    adaptive: Adaptive = Adaptive.none  # how resample_every re-places the interior points
+    k: float = 1.0  # rad: probability ~ |r|^k / mean |r|^k + c
+    c: float = 1.0
+    pool: int = 8  # rad: candidates per kept point
 
 
 @dataclass

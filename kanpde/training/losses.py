@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -12,7 +13,9 @@ from kanpde.errors import KanpdeError
 from kanpde.jet import Jet, JetRequest
 from kanpde.operators import Field, JetMiss
 from kanpde.problem import Problem
-from kanpde.training.sampler import Batch
+
+if TYPE_CHECKING:  # the sampler uses this module (adaptive points follow the residual)
+    from kanpde.training.sampler import Batch
 
 RESIDUAL = "residual"
 

@@ -5,19 +5,43 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
+from torch import nn
 
 from kanpde.conditions import Points
+from kanpde.errors import KanpdeError
 from kanpde.problem import Problem
+from kanpde.training.losses import evaluate_residual
+
+
+ADAPTIVE = ("none", "rad")
 
 
 @dataclass
 class SamplerConfig:
     """method: uniform | sobol | lhs | grid; interior: residual points; boundary: points
-    for each condition (observations use all their points)."""
+    for each condition (observations use all their points).
+
+    adaptive: how a stage's resampling (``resample_every``) places the interior points:
+    ``none`` draws them afresh; ``rad`` (residual-based adaptive distribution, Wu et al.
+    2023) draws ``pool`` x interior candidates and keeps interior of them with probability
+    proportional to ``|r|^k / mean |r|^k + c``, r the current model's PDE residual: large
+    c is uniform, c = 0 goes wherever the residual is.
+    """
 
     method: str = "sobol"
     interior: int = 1024
     boundary: int = 256
+    adaptive: str = "none"
+    k: float = 1.0
+    c: float = 1.0
+    pool: int = 8
+
+    def __post_init__(self):
+        if self.adaptive not in ADAPTIVE:
+            raise KanpdeError(f"unknown adaptive sampling {self.adaptive!r}; accepted: {', '.join(ADAPTIVE)}")
+        if self.k < 0 or self.c < 0 or self.pool < 1:
+            raise KanpdeError(f"adaptive sampling needs k >= 0, c >= 0 and pool >= 1; got k={self.k}, "
+                              f"c={self.c}, pool={self.pool}")
 
 
 @dataclass
@@ -35,10 +59,15 @@ class Batch:
 
 
 def sample_batch(problem: Problem, config: SamplerConfig, generator: torch.Generator,
-                 dtype: torch.dtype, device: torch.device) -> Batch:
+                 dtype: torch.dtype, device: torch.device, model: nn.Module | None = None) -> Batch:
+    """Interior and condition points; with ``model`` and ``config.adaptive == "rad"`` the
+    interior points follow the model's residual (see SamplerConfig)."""
     domain = problem.domain
-    interior = domain.sample_interior(config.interior, config.method, generator=generator,
-                                      dtype=dtype, device=device)
+    if model is not None and config.adaptive == "rad":
+        interior = residual_adaptive_points(problem, model, config, generator, dtype, device)
+    else:
+        interior = domain.sample_interior(config.interior, config.method, generator=generator,
+                                          dtype=dtype, device=device)
     interior = interior[z_order(interior, domain.bounds)]
     conditions = [c.sample(domain, config.boundary, config.method, generator, dtype, device)
                   for c in problem.conditions]
@@ -61,3 +90,18 @@ def z_order(x: torch.Tensor, bounds: torch.Tensor) -> torch.Tensor:
         for axis in range(d):
             key |= ((cells[:, axis] >> level) & 1) << (level * d + axis)
     return key.argsort()
+
+
+def residual_adaptive_points(problem: Problem, model: nn.Module, config: SamplerConfig,
+                             generator: torch.Generator, dtype, device) -> torch.Tensor:
+    """config.interior points drawn from a pool of candidates with probability
+    proportional to |r|^k / mean |r|^k + c (r: the residual's norm per point): (N, d)."""
+    pool = problem.domain.sample_interior(config.pool * config.interior, "uniform", generator=generator,
+                                          dtype=dtype, device=device)
+    residual = torch.cat([evaluate_residual(problem, model, part).detach() for part in pool.split(8192)])
+    density = residual.norm(dim=1) ** config.k  # (pool,)
+    weights = density / density.mean().clamp_min(torch.finfo(dtype).tiny) + config.c
+    if not bool(torch.isfinite(weights).all()) or float(weights.sum()) <= 0:
+        weights = torch.ones_like(weights)  # a residual of NaN or zero everywhere: uniform
+    index = torch.multinomial(weights, config.interior, replacement=False, generator=generator)
+    return pool[index]
