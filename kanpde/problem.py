@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
+import math
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -26,7 +27,21 @@ PROBLEMS_DIR = Path(__file__).resolve().parents[1] / "problems"
 
 
 class Params(dict):
-    """Named PDE parameters with attribute access: ``p.nu`` or ``p["nu"]``."""
+    """Named PDE parameters with attribute access: ``p.nu`` or ``p["nu"]``.
+
+    ``estimates``: name -> trainable tensor theta for the parameters an inverse problem
+    recovers; reading one gives its current estimate exp(theta) (a tensor that carries
+    gradients), while the stored value (``dict(p)``) stays the true one, for reports.
+    """
+
+    def __init__(self, values=(), estimates: dict[str, torch.Tensor] | None = None):
+        super().__init__(values)
+        self.estimates = estimates if estimates is not None else {}
+
+    def __getitem__(self, name: str):
+        if name in self.estimates:
+            return self.estimates[name].exp()
+        return super().__getitem__(name)
 
     def __getattr__(self, name: str):
         try:
@@ -44,6 +59,9 @@ class Problem:
     exact(x: Coords, p: Params) -> (N,) or (N, m) for m components.
     reference(p: Params) -> GridSolution: a reference solver (``kanpde.reference``) for a
     problem without an exact solution; the error is measured on its grid points.
+    unknowns: name -> initial guess of the positive parameters an inverse problem recovers
+    (from PointData observations); ``params[name]`` is the true value, used only to report
+    the error. Training optimises log(estimate) with the network.
     transform(x: (N, d)) -> (shift, scale), each (N, m): the solution is
     ``shift + scale * net(x)``, an affine output transform (e.g. a hard constraint, see
     kanpde.constraints); None: the network's output is the solution.
@@ -57,13 +75,20 @@ class Problem:
     params: Mapping[str, float] = field(default_factory=dict)
     exact: Callable[[Coords, Params], torch.Tensor] | None = None
     reference: Callable[[Params], GridSolution] | None = None
+    unknowns: Mapping[str, float] = field(default_factory=dict)
     transform: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None
     _jets: PointCache = field(default_factory=lambda: PointCache(8), init=False, repr=False, compare=False)
 
     def __post_init__(self):
         self.components = tuple(self.components)
         self.conditions = tuple(self.conditions)
-        self.params = Params(self.params)
+        bad = {name: guess for name, guess in self.unknowns.items() if name not in self.params or guess <= 0}
+        if bad:
+            raise KanpdeError(f"problem {self.name!r}: unknowns {bad} must be parameters of the problem "
+                              f"({', '.join(self.params) or 'none'}) with a positive initial guess")
+        estimates = {name: torch.tensor(math.log(guess), dtype=torch.float64, requires_grad=True)
+                     for name, guess in self.unknowns.items()}
+        self.params = Params(self.params, estimates)
         for condition in self.conditions:
             if not isinstance(condition, Condition):
                 raise KanpdeError(f"problem {self.name!r}: {condition!r} is not a condition; use "
@@ -130,6 +155,19 @@ class Problem:
             return None
         values = self.exact(self.coords(x), self.params)
         return values.reshape(len(x), -1)
+
+    def unknown_tensors(self, dtype: torch.dtype, device) -> list[torch.Tensor]:
+        """The trainable log-estimates of the unknowns, moved to dtype/device (in place of
+        the old ones, so that Params reads the moved ones)."""
+        estimates = self.params.estimates
+        for name, theta in estimates.items():
+            if theta.dtype != dtype or theta.device != torch.device(device):
+                estimates[name] = theta.detach().to(dtype=dtype, device=device).requires_grad_(True)
+        return list(estimates.values())
+
+    def recovered(self) -> dict[str, float]:
+        """Current estimates of the unknowns: name -> value."""
+        return {name: float(theta.detach().exp()) for name, theta in self.params.estimates.items()}
 
     def with_params(self, **overrides) -> Problem:
         unknown = set(overrides) - set(self.params)

@@ -9,6 +9,7 @@ from torch import nn
 
 from kanpde import (KAN, Dirichlet, Interval, KanpdeError, KANConfig, Problem, SamplerConfig, Stage,
                     load_problem, solve)
+from kanpde.constraints import hard_dirichlet
 from kanpde.training.losses import loss_terms, term_weights, total_loss
 from kanpde.training.sampler import sample_batch, z_order
 
@@ -135,3 +136,23 @@ def test_rad_puts_the_points_where_the_residual_is(c, least):
 def test_unknown_adaptive_sampling_names_the_accepted_ones():
     with pytest.raises(KanpdeError, match="accepted: none, rad"):
         SamplerConfig(adaptive="rar")
+
+
+def test_an_inverse_problem_recovers_its_parameter_within_one_percent():
+    problem = hard_dirichlet(load_problem("heat_inverse"))  # true D = 0.5, initial guess 0.1
+    assert problem.recovered() == pytest.approx({"D": 0.1})
+    model = KAN([2, 8, 1], problem.domain.bounds, KANConfig(), generator=torch.Generator().manual_seed(0),
+                dtype=torch.float64)
+    curriculum = [Stage(300, "adam", 1e-2, 5), Stage(30, "lbfgs", 1.0, 5), Stage(30, "lbfgs", 1.0, 10),
+                  Stage(30, "lbfgs", 1.0, 20)]
+    result = solve(problem, model, curriculum, seed=0)
+    assert result.status == "ok"
+    assert problem.recovered()["D"] == pytest.approx(0.5, rel=0.01)
+
+
+def test_unknowns_must_be_parameters_with_a_positive_guess():
+    domain = Interval(0.0, 1.0)
+    with pytest.raises(KanpdeError, match=r"unknowns \{'k': 1.0\} must be parameters of the problem \(a\)"):
+        Problem(name="p", domain=domain, residual=lambda u, x, p: u.value, params={"a": 1.0}, unknowns={"k": 1.0})
+    with pytest.raises(KanpdeError, match="positive initial guess"):
+        Problem(name="p", domain=domain, residual=lambda u, x, p: u.value, params={"a": 1.0}, unknowns={"a": 0.0})

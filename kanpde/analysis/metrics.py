@@ -45,6 +45,10 @@ def evaluate(problem: Problem, model: nn.Module, n: int = 10_000, n_residual: in
         if len(problem.components) > 1:
             for i, name in enumerate(problem.components):
                 metrics[f"rel_l2_{name}"] = relative_l2(pred[:, i], exact[:, i])
+    for name, value in problem.recovered().items():  # an inverse problem's parameters
+        truth = dict(problem.params)[name]
+        metrics[f"{name}_recovered"] = value
+        metrics[f"{name}_rel_error"] = abs(value - truth) / abs(truth)
     xr = evaluation_points(problem, n_residual, first.dtype, first.device)
     residual = evaluate_residual(problem, model, xr).detach()
     metrics["residual_rms"] = float(residual.square().mean().sqrt())

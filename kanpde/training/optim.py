@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -55,9 +55,10 @@ class RescaledLBFGS:
         return loss
 
 
-def make_optimizer(stage: Stage, model: nn.Module):
-    """torch Adam, or RescaledLBFGS (a step = up to 20 iterations, as in pykan)."""
-    params = list(model.parameters())
+def make_optimizer(stage: Stage, model: nn.Module, extra: Sequence[torch.Tensor] = ()):
+    """torch Adam, or RescaledLBFGS (a step = up to 20 iterations, as in pykan), over the
+    model's parameters and ``extra`` (an inverse problem's unknowns)."""
+    params = list(model.parameters()) + list(extra)
     if stage.optimizer == "adam":
         return torch.optim.Adam(params, lr=stage.lr)
     return RescaledLBFGS(params, lr=stage.lr)

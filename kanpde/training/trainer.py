@@ -91,6 +91,7 @@ def solve(problem: Problem, model: nn.Module, curriculum: Sequence[Stage], *,
     stages: list[StageSummary] = []
     adam_state: dict[str, dict] = {}
     batch = sample_batch(problem, sampler, generator, dtype, device)  # kept unless a stage resamples
+    unknowns = problem.unknown_tensors(dtype, device)  # an inverse problem's parameters, trained too
     status, message = "ok", ""
     try:
         for index, stage in enumerate(curriculum):
@@ -100,7 +101,7 @@ def solve(problem: Problem, model: nn.Module, curriculum: Sequence[Stage], *,
             if isinstance(model, KAN) and stage.update_grid:
                 update_grid(model, batch.interior)
             run.keep_good(run.good_loss)
-            optimizer = make_optimizer(stage, model)
+            optimizer = make_optimizer(stage, model, unknowns)
             load_adam_state(optimizer, model, adam_state, refits)
             for cb in callbacks:
                 cb.on_stage_start(index, stage, _grid(model))
