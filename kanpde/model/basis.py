@@ -72,6 +72,20 @@ def bspline_basis(x: Tensor, knots: Tensor, order: int) -> Tensor:
     return basis
 
 
+def continued_basis(x: Tensor, knots: Tensor, order: int) -> Tensor:
+    """All B-splines at any x, each input's end polynomials continued beyond its grid range.
+
+    x: (N, in), knots: (in, G+2k+1)  ->  basis: (N, in, G+k). Inside the grid range this is
+    :func:`bspline_basis`; outside it, the B-splines of the end interval evaluated as the
+    polynomials they are there, so a spline continues its end piece smoothly (a spline of
+    any order is then infinitely differentiable across the ends of the range). Built from
+    :func:`bspline_local`; differentiable in x to any order.
+    """
+    first, (values,) = bspline_local(x, knots, order)  # (N, in), (N, in, k+1)
+    index = first[..., None] + torch.arange(order + 1, device=x.device)
+    return values.new_zeros(*x.shape, knots.shape[1] - order - 1).scatter(2, index, values)
+
+
 def _nonzero(d: Tensor) -> Tensor:
     """Replace zero denominators by one (the matching B-spline is zero there)."""
     return torch.where(d == 0, torch.ones_like(d), d)
@@ -80,7 +94,7 @@ def _nonzero(d: Tensor) -> Tensor:
 def bspline_local(x: Tensor, knots: Tensor, order: int, derivatives: int = 0) -> tuple[Tensor, list[Tensor]]:
     """The ``k+1`` B-splines that do not vanish at each input, and their derivatives.
 
-    x: (N, in), inside the grid range; knots: (in, G+2k+1)  ->
+    x: (N, in); knots: (in, G+2k+1)  ->
     ``first: (N, in)`` (long), the index of the first non-zero B-spline, and
     ``values[q]: (N, in, k+1)``, the q-th derivative of ``B_{first+r}`` for q = 0..derivatives.
 
@@ -89,6 +103,7 @@ def bspline_local(x: Tensor, knots: Tensor, order: int, derivatives: int = 0) ->
     recursion is de Boor's triangular one on the interval's own ``2k`` knots; the q-th
     derivative of an order-k spline is the order-(k-q) local basis pushed through q
     difference steps ``B'_{j,p} = p (B_{j,p-1}/(t_{j+p}-t_j) - B_{j+1,p-1}/(t_{j+p+1}-t_{j+1}))``.
+    Beyond the grid range x falls into the end interval, whose polynomials are continued.
     """
     k = order
     grid_size = knots.shape[1] - 2 * k - 1
@@ -153,7 +168,8 @@ def bspline_taylor(x: Tensor, knots: Tensor, table: Tensor, derivatives: int = 0
     """Same result as :func:`bspline_local`, evaluated by Horner's rule from
     :func:`taylor_table`: a few tensor operations whatever the order, for the hot path.
 
-    x: (N, in) inside the grid range  ->  (first: (N, in), values[q]: (N, in, k+1)).
+    x: (N, in)  ->  (first: (N, in), values[q]: (N, in, k+1)); beyond the grid range the
+    end interval's polynomials, continued.
     """
     n_in, grid_size, _, k1, _ = table.shape
     k = k1 - 1

@@ -4,7 +4,7 @@
 *When* to call these is the training curriculum's business, not this module's.
 
 Refit. For each input ``i`` of a layer, the new coefficients are the discrete L2
-projection of the old spline part (evaluated clamped to its *old* grid range) onto the new
+projection of the old spline part (its end polynomials continued beyond its *old* grid range) onto the new
 B-splines over the *new* grid range: Gauss–Legendre points in every new knot interval,
 weighted by interval length, one batched least-squares solve over the inputs. The map
 ``old coef[i] -> new coef[i]`` is linear, ``P[i]: (G'+k, G+k)``, and acts on each output
@@ -15,8 +15,8 @@ the order-``k`` B-splines is the space of piecewise polynomials of degree ``k`` 
 ``C^{k-1}`` at the interior knots — whatever the extension knots. If the new interior
 knots contain the old ones (``G'`` a multiple of ``G``) and the range is unchanged, the old
 space is contained in the new one, so the least-squares fit reproduces the old spline
-exactly (up to rounding) on the range. Outside it both splines are clamped, i.e. constant
-and equal to their (equal) end values, so the whole function is preserved everywhere.
+exactly (up to rounding) on the range. Outside it both splines continue their end
+pieces, which are the same polynomials, so the whole function is preserved everywhere.
 The silu path does not depend on the grid and is untouched.
 """
 
@@ -29,7 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from kanpde.errors import KanpdeError
-from kanpde.model.basis import bspline_basis, extend_knots
+from kanpde.model.basis import bspline_basis, continued_basis, extend_knots
 from kanpde.model.layer import KANLayer
 from kanpde.model.network import KAN
 
@@ -123,13 +123,12 @@ def _interp_rows(values: Tensor, n: int, m: int) -> Tensor:
 
 def _refit_operator(layer: KANLayer, new_knots: Tensor) -> Tensor:
     """Least-squares operator ``P: (in, G'+k, G+k)`` (float64) taking old coefficients to
-    new ones, fitting the old clamped spline on the new grid range."""
+    new ones, fitting the old spline (end pieces continued) on the new grid range."""
     k = layer.order
     old_knots = layer.knots.to(torch.float64)
     new_knots = new_knots.to(torch.float64)
     points, weights = _gauss_points(new_knots[:, k:new_knots.shape[1] - k], k + 2)  # (M, in) each
-    old_points = torch.minimum(torch.maximum(points, old_knots[:, k]), old_knots[:, -k - 1])
-    a_old = bspline_basis(old_points, old_knots, k)  # (M, in, G+k)
+    a_old = continued_basis(points, old_knots, k)  # (M, in, G+k)
     a_new = bspline_basis(points, new_knots, k)  # (M, in, G'+k)
     w = weights.sqrt()[..., None]  # (M, in, 1)
     a_old = (a_old * w).transpose(0, 1)  # (in, M, G+k)

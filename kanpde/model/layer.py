@@ -1,11 +1,13 @@
 """One KAN layer: a learnable 1-D function on every edge, nodes sum.
 
 Edge ``i -> j`` carries
-``phi_ij(x) = w_base[i,j] * silu(x) + w_spline[i,j] * sum_m coef[i,m,j] B_m(clamp(x, lower_i, upper_i))``.
+``phi_ij(x) = w_base[i,j] * silu(x) + w_spline[i,j] * sum_m coef[i,m,j] B_m(x)``.
 
-The spline part sees its input clamped to the grid range ``[lower_i, upper_i]``: outside
-it the spline part is constant (and continuous), so a function-preserving refit on the
-grid range preserves the function everywhere.
+Beyond its grid range ``[lower_i, upper_i]`` the spline part continues the polynomial of
+its end interval. The edge function is then smooth everywhere, so the PDE residual (built
+from its derivatives) is a smooth function of the parameters even when a hidden
+activation crosses the end of the next layer's range; a spline held constant there (a
+clamp) makes the residual jump at such crossings, and L-BFGS stalls on those jumps.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from torch import Tensor, nn
 from kanpde.errors import KanpdeError
 from kanpde.jet import Jet
 from kanpde.model import fused
-from kanpde.model.basis import bspline_basis, bspline_taylor, taylor_table, uniform_knots
+from kanpde.model.basis import bspline_taylor, continued_basis, taylor_table, uniform_knots
 from kanpde.model.spline_product import spline_product
 
 
@@ -95,11 +97,9 @@ class KANLayer(nn.Module):
         return self.knots[:, -self._order - 1]
 
     def basis_values(self, x: Tensor) -> Tensor:
-        """Basis of each input, clamped into its grid range. x: (N, in) -> (N, in, G+k)."""
-        # clamp (not minimum/maximum, which halve the gradient at a tie) keeps the full
-        # derivative at the ends of the range, where Neumann/Robin conditions evaluate it
-        x = torch.clamp(x, self.lower, self.upper)
-        return bspline_basis(x, self.knots, self._order)
+        """Basis of each input, end polynomials continued beyond the grid range.
+        x: (N, in) -> (N, in, G+k)."""
+        return continued_basis(x, self.knots, self._order)
 
     def forward(self, x: Tensor) -> Tensor:
         """x: (N, in) -> (N, out)."""
@@ -114,8 +114,7 @@ class KANLayer(nn.Module):
         Each edge function is applied to the input channels by the chain rule, with the
         analytic derivatives of silu and of the B-splines (see ``Jet.compose``); only the
         k+1 non-zero B-splines of each input are evaluated, so the cost does not grow
-        with G. The clamp to the grid range passes derivatives where
-        ``lower <= h <= upper`` (as torch.clamp's gradient does) and stops them outside.
+        with G. Beyond the grid range the end interval's polynomials continue.
 
         ``self.product`` picks the implementation: ``fused``, one C++ kernel on the CPU
         (``kanpde.model.fused``); ``dense`` or ``local``, torch operations with the
@@ -146,10 +145,8 @@ class KANLayer(nn.Module):
         (N, in), spline features (C, N, in, k+1) and silu features (C, N, in)."""
         x = h.value  # (N, in)
         order = h.request.order
-        clamped = torch.clamp(x, self.lower, self.upper)
-        inside = (clamped == x).to(x.dtype)[..., None]  # (N, in, 1): derivatives pass the clamp
-        first, b = bspline_taylor(clamped, self.knots, self._taylor(), order)
-        spline = h.compose(b[0], *[bq * inside for bq in b[1:]])  # (C, N, in, k+1)
+        first, b = bspline_taylor(x, self.knots, self._taylor(), order)
+        spline = h.compose(*b)  # (C, N, in, k+1)
         base = h.compose(*_silu_derivatives(x, order))  # (C, N, in)
         return first, spline, base
 

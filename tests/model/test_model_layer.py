@@ -1,4 +1,5 @@
-"""KANLayer: the one-matmul forward equals a naive per-edge loop (scipy B-splines)."""
+"""KANLayer: the one-matmul forward equals a naive per-edge loop (scipy B-splines), inside and
+beyond the grid range."""
 
 import math
 
@@ -16,15 +17,14 @@ def naive_forward(layer, x):
     """Sum over edges of phi_ij(x_i), each edge evaluated on its own with scipy: (N, out)."""
     knots, coef = layer.knots.numpy(), layer.coef.detach().numpy()
     w_base, w_spline = layer.w_base.detach().numpy(), layer.w_spline.detach().numpy()
-    k, (lower, upper) = layer.order, (layer.lower.numpy(), layer.upper.numpy())
+    k = layer.order
     x = x.numpy()
     out = np.zeros((x.shape[0], layer.out_dim))
     for i in range(layer.in_dim):
         xi = x[:, i]
         silu = xi / (1.0 + np.exp(-xi))
-        clamped = np.clip(xi, lower[i], upper[i])
-        for j in range(layer.out_dim):
-            spline = BSpline(knots[i], coef[i, :, j], k, extrapolate=False)(clamped)
+        for j in range(layer.out_dim):  # beyond the range scipy continues the end pieces, as the layer does
+            spline = BSpline(knots[i], coef[i, :, j], k, extrapolate=True)(xi)
             out[:, j] += w_base[i, j] * silu + w_spline[i, j] * spline
     return torch.tensor(out)
 
@@ -40,16 +40,17 @@ def test_forward_equals_naive_edge_loop(order):
     torch.testing.assert_close(layer(x).detach(), naive_forward(layer, x), rtol=0, atol=1e-12)
 
 
-def test_spline_part_is_constant_outside_the_grid_range():
+def test_spline_part_continues_its_end_polynomials_smoothly_beyond_the_grid_range():
     layer = KANLayer(1, 2, grid_range=(0.0, 1.0), noise_scale=1.0, generator=torch.Generator().manual_seed(1), dtype=F64)
     with torch.no_grad():
         layer.w_base.zero_()
-    x = torch.tensor([[-3.0], [-0.5], [0.0], [1.0], [1.2], [9.0]], dtype=F64)
-    y = layer(x).detach()
-    torch.testing.assert_close(y[0], y[2], rtol=0, atol=0)
-    torch.testing.assert_close(y[1], y[2], rtol=0, atol=0)
-    torch.testing.assert_close(y[4], y[3], rtol=0, atol=0)
-    torch.testing.assert_close(y[5], y[3], rtol=0, atol=0)
+    # the cubic of the last interval [0.8, 1], fitted through 4 of its points inside, predicts
+    # the layer beyond the range (so value and every derivative meet across the end)
+    inside = torch.tensor([[0.82], [0.87], [0.93], [0.99]], dtype=F64)
+    fit = np.polyfit(inside[:, 0].numpy(), layer(inside).detach().numpy(), 3)  # (4, out)
+    beyond = torch.tensor([[1.05], [1.4], [3.0]], dtype=F64)
+    predicted = np.stack([np.polyval(fit[:, j], beyond[:, 0].numpy()) for j in range(2)], axis=1)
+    torch.testing.assert_close(layer(beyond).detach(), torch.tensor(predicted), rtol=1e-9, atol=1e-9)
 
 
 def test_init_reproducible_and_scaled():

@@ -1,6 +1,7 @@
 // One KAN layer applied to a derivative jet, fused, on the CPU (see kanpde/model/fused.py).
 //
-// Edge i -> o of the layer is phi_io(x) = w_base[i,o] silu(x) + sum_m table[i,m,o] B_m(clamp(x)).
+// Edge i -> o of the layer is phi_io(x) = w_base[i,o] silu(x) + sum_m table[i,m,o] B_m(x), the
+// B-splines' end polynomials continued beyond the grid range.
 // For every point n and input i, with x = h[0, n, i], the kernel forms the edge functions
 // and their x-derivatives as vectors over the outputs,
 //
@@ -66,9 +67,9 @@ constexpr int64_t falling_factorial(int64_t p, int64_t q) {
 // The q-th derivatives (q < Q) of the k+1 non-zero B-splines and of silu at x, and the
 // index of the first of those B-splines. On the interval s the B-splines are polynomials
 // in du = x - t_s, B_{s+r}(x) = sum_p taylor[s, 0, p, r] du^p (the value rows of the
-// layer's Taylor table), differentiated here term by term. Derivatives of the spline part
-// vanish outside the grid range, where the clamp holds it constant. FixedK: k+1 as a
-// compile-time constant (0: s.K at run time).
+// layer's Taylor table), differentiated here term by term; beyond the grid range the end
+// interval's polynomials continue. FixedK: k+1 as a compile-time constant (0: s.K at run
+// time).
 template <typename T, int Q, int64_t FixedK>
 struct Edge {
   int64_t first;
@@ -77,16 +78,14 @@ struct Edge {
 
   Edge(const T x, const T sig, const T* knots, const T* taylor, const Layout& s) {
     const int64_t K = FixedK > 0 ? FixedK : s.K, k = K - 1;
-    const T xc = std::min(std::max(x, knots[k]), knots[s.G + k]);
-    const bool inside = xc == x;
-    first = count_not_above(knots + k + 1, s.G - 1, xc);
-    const T du = xc - knots[k + first];
+    first = count_not_above(knots + k + 1, s.G - 1, x);  // beyond the range: the end interval
+    const T du = x - knots[k + first];
     const T* c = taylor + first * s.D * K * K;  // value rows: (k+1 (p), k+1 (r))
     for (int q = 0; q < Q; ++q) {
       for (int64_t r = 0; r < K; ++r) {
         T acc = q <= k ? c[k * K + r] * T(falling_factorial(k, q)) : T(0);
         for (int64_t p = k - 1; p >= q; --p) acc = acc * du + c[p * K + r] * T(falling_factorial(p, q));
-        basis[q][r] = (q == 0 || inside) ? acc : T(0);
+        basis[q][r] = acc;
       }
     }
     // silu = x sig with sig = sigmoid(x) (given: a call to exp here would stall the
