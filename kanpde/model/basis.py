@@ -51,7 +51,8 @@ def bspline_basis(x: Tensor, knots: Tensor, order: int) -> Tensor:
     Intervals are half-open ``[t_i, t_{i+1})``, except that the right end of the grid range
     ``x == t_{G+k}`` is assigned to the last interval ``[t_{G+k-1}, t_{G+k}]``, so the basis
     is a partition of unity on the closed grid range (for every order, including 0).
-    Callers clamp ``x`` into the grid range; outside the knots all B-splines vanish.
+    Meant for x in the grid range (:func:`continued_basis` extends beyond it); outside the
+    knots all B-splines vanish.
     Zero-length knot intervals are allowed (0/0 is taken as 0).
     """
     x_ = x[..., None]  # (N, in, 1)
