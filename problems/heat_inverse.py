@@ -13,7 +13,7 @@ import math
 
 import torch
 
-from kanpde import Dirichlet, Initial, Interval, PointData, Problem, SpaceTime
+from kanpde import Coords, Dirichlet, Initial, Interval, PointData, Problem, SpaceTime
 
 
 def problem(D: float = 0.5, guess: float = 0.1, observations: int = 500) -> Problem:
@@ -26,7 +26,7 @@ def problem(D: float = 0.5, guess: float = 0.1, observations: int = 500) -> Prob
     domain = SpaceTime(Interval(-1.0, 1.0), 0.0, 1.0)
     points = domain.sample_interior(observations, "uniform", generator=torch.Generator().manual_seed(0),
                                     dtype=torch.float64)
-    values = torch.exp(-D * math.pi**2 * points[:, 1]) * torch.sin(math.pi * points[:, 0])  # (x, t) columns
+    values = exact(Coords(points, domain.names), None)
     return Problem(
         name="heat_inverse",
         domain=domain,

@@ -10,7 +10,7 @@ from torch import nn
 from kanpde.conditions import Points
 from kanpde.errors import KanpdeError
 from kanpde.problem import Problem
-from kanpde.training.losses import evaluate_residual
+from kanpde.training.losses import Requests, evaluate_residual
 
 
 ADAPTIVE = ("none", "rad")
@@ -59,12 +59,14 @@ class Batch:
 
 
 def sample_batch(problem: Problem, config: SamplerConfig, generator: torch.Generator,
-                 dtype: torch.dtype, device: torch.device, model: nn.Module | None = None) -> Batch:
+                 dtype: torch.dtype, device: torch.device, model: nn.Module | None = None,
+                 requests: Requests | None = None) -> Batch:
     """Interior and condition points; with ``model`` and ``config.adaptive == "rad"`` the
-    interior points follow the model's residual (see SamplerConfig)."""
+    interior points follow the model's residual (see SamplerConfig), evaluated through the
+    training's recorded jet ``requests`` when given."""
     domain = problem.domain
     if model is not None and config.adaptive == "rad":
-        interior = residual_adaptive_points(problem, model, config, generator, dtype, device)
+        interior = residual_adaptive_points(problem, model, config, generator, dtype, device, requests)
     else:
         interior = domain.sample_interior(config.interior, config.method, generator=generator,
                                           dtype=dtype, device=device)
@@ -93,12 +95,13 @@ def z_order(x: torch.Tensor, bounds: torch.Tensor) -> torch.Tensor:
 
 
 def residual_adaptive_points(problem: Problem, model: nn.Module, config: SamplerConfig,
-                             generator: torch.Generator, dtype, device) -> torch.Tensor:
+                             generator: torch.Generator, dtype, device,
+                             requests: Requests | None = None) -> torch.Tensor:
     """config.interior points drawn from a pool of candidates with probability
     proportional to |r|^k / mean |r|^k + c (r: the residual's norm per point): (N, d)."""
     pool = problem.domain.sample_interior(config.pool * config.interior, "uniform", generator=generator,
                                           dtype=dtype, device=device)
-    residual = torch.cat([evaluate_residual(problem, model, part).detach() for part in pool.split(8192)])
+    residual = torch.cat([evaluate_residual(problem, model, part, requests).detach() for part in pool.split(8192)])
     density = residual.norm(dim=1) ** config.k  # (pool,)
     weights = density / density.mean().clamp_min(torch.finfo(dtype).tiny) + config.c
     if not bool(torch.isfinite(weights).all()) or float(weights.sum()) <= 0:

@@ -151,7 +151,7 @@ def _run_stage(problem, model, stage, index, optimizer, batch, sampler, generato
     for stage_step in range(1, stage.steps + 1):
         if stage.resample_every and stage_step > 1 and (stage_step - 1) % stage.resample_every == 0:
             batch = sample_batch(problem, sampler, generator, batch.interior.dtype, batch.interior.device,
-                                 model)
+                                 model, run.requests)
         log_now = stage_step % log_every == 0 or stage_step in (1, stage.steps)
         # L-BFGS reads its loss every step anyway: keep each step's model, to log the last one
         before = copy.deepcopy(model.state_dict()) if log_now or lbfgs else None
