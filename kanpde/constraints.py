@@ -5,6 +5,15 @@ into part of the ansatz: component i becomes ``c_i + D_i(x) * net_i(x)`` where `
 vanishes exactly on the constrained faces (a product of normalised distances to box
 faces, or ``1 - |x - center|^2 / R^2`` on a disk). Those conditions then hold exactly
 and leave the loss; the network only has to make the residual vanish.
+
+``hard_initial(problem)`` does the same for initial values on a space-time domain:
+component i becomes ``g_i(x) + tau(t) * rest_i`` with ``tau = (t - t0) / (t1 - t0)``, where
+``rest_i`` is the ansatz so far (``D_i * net_i`` after ``hard_dirichlet``). Applied after
+``hard_dirichlet``, both hold exactly when the initial value meets the boundary value.
+
+``hard_periodic(problem)`` returns the problem without its ``Periodic`` conditions and the
+inputs in which the network must then be periodic (``KAN(..., periodic=axes)``: cos/sin
+input features, see kanpde.model.features).
 """
 
 from __future__ import annotations
@@ -13,7 +22,7 @@ from dataclasses import replace
 
 import torch
 
-from kanpde.conditions import Dirichlet
+from kanpde.conditions import Dirichlet, Initial, Periodic
 from kanpde.errors import KanpdeError
 from kanpde.geometry import Disk, SpaceTime
 from kanpde.problem import Problem
@@ -64,3 +73,69 @@ def hard_dirichlet(problem: Problem) -> Problem:
 
     soft = [c for c in problem.conditions if c not in hard]
     return replace(problem, conditions=soft, transform=transform)
+
+
+def hard_initial(problem: Problem, check_points: int = 64) -> Problem:
+    """The problem with its initial values (``Initial`` with derivative 0) built into the
+    ansatz; compose with ``hard_dirichlet`` by applying that first. Raises when a hard
+    Dirichlet value and the initial value disagree on the boundary at t0: no ansatz can
+    meet both there."""
+    domain = problem.domain
+    hard = [c for c in problem.conditions if isinstance(c, Initial) and c.derivative == 0]
+    if not isinstance(domain, SpaceTime) or not hard:
+        raise KanpdeError(f"problem {problem.name!r} has no initial value to impose exactly "
+                          "(an Initial condition with derivative 0 on a SpaceTime domain)")
+    index = {problem.components.index(c.component) if c.component else 0: c for c in hard}
+    if len(index) < len(hard):
+        raise KanpdeError(f"problem {problem.name!r} has two initial values for one component")
+    t0, t1 = domain.t_bounds
+    inner = problem.transform
+
+    def initial_values(x: torch.Tensor) -> torch.Tensor:
+        """g(x): (N, m), 0 for components without an initial value."""
+        columns = [torch.zeros(len(x), dtype=x.dtype, device=x.device)] * len(problem.components)
+        for i, condition in index.items():
+            value = condition.value
+            values = value(problem.coords(x), problem.params) if callable(value) else value
+            columns[i] = torch.as_tensor(values, dtype=x.dtype, device=x.device).expand(len(x)).reshape(len(x))
+        return torch.stack(columns, dim=1)
+
+    def transform(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(shift, scale), each (N, m): g, and tau times the inner scale."""
+        tau = ((x[:, -1:] - t0) / (t1 - t0))
+        scale = tau.expand(len(x), len(problem.components))
+        if inner is not None:
+            scale = scale * inner(x)[1]
+        return initial_values(x), scale
+
+    if inner is not None:
+        _check_compatible(problem, inner, initial_values, check_points)
+    soft = [c for c in problem.conditions if c not in hard]
+    return replace(problem, conditions=soft, transform=transform)
+
+
+def _check_compatible(problem: Problem, inner, initial_values, n: int) -> None:
+    """Where the inner transform pins the solution (scale 0), at t0, its value must be g."""
+    domain = problem.domain
+    x, _ = domain.sample_boundary(n, domain.default_faces(), "uniform",
+                                  generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    x[:, -1] = domain.t_bounds[0]
+    shift, scale = inner(x)
+    pinned = scale.abs() < 1e-12
+    gap = (shift - initial_values(x)).abs()[pinned]
+    if gap.numel() and float(gap.max()) > 1e-8:
+        raise KanpdeError(f"problem {problem.name!r}: the initial value differs from the hard "
+                          f"Dirichlet value on the boundary at t0 by up to {float(gap.max()):.3g}; "
+                          "impose one of them softly (in the loss)")
+
+
+def hard_periodic(problem: Problem) -> tuple[Problem, tuple[int, ...]]:
+    """(the problem without its Periodic conditions, the indices of their coordinates).
+    Only sound with a network built periodic in those inputs."""
+    periodic = [c for c in problem.conditions if isinstance(c, Periodic)]
+    if not periodic:
+        raise KanpdeError(f"problem {problem.name!r} has no Periodic condition to build into the "
+                          "network")
+    axes = tuple(sorted({problem.domain.axis(c.axis) for c in periodic}))
+    soft = [c for c in problem.conditions if c not in periodic]
+    return replace(problem, conditions=soft), axes

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from kanpde import Box, Dirichlet, Disk, Initial, Interval, KanpdeError, Problem, SpaceTime
-from kanpde.constraints import hard_dirichlet
+from kanpde.constraints import hard_dirichlet, hard_initial
 
 GEN = torch.Generator().manual_seed(0)
 
@@ -54,3 +54,39 @@ def test_errors_say_what_can_be_imposed():
         hard_dirichlet(make(Box([0, 0], [1, 1]), [Dirichlet(value=lambda x, p: x.x)]))
     with pytest.raises(KanpdeError, match="different values"):
         hard_dirichlet(make(Box([0, 0], [1, 1]), [Dirichlet("x-", value=0.0), Dirichlet("x+", value=1.0)]))
+
+
+def burgers_like(initial=lambda x, p: -torch.sin(torch.pi * x.x), boundary=0.0):
+    domain = SpaceTime(Interval(-1, 1), 0.5, 2.0)
+    return make(domain, [Dirichlet(value=boundary), Initial(value=initial)])
+
+
+def test_initial_value_holds_exactly_and_composes_with_the_boundary():
+    problem = hard_initial(hard_dirichlet(burgers_like()))
+    domain = problem.domain
+    start, _ = domain.sample_boundary(100, ("t0",), generator=GEN)
+    g = -torch.sin(torch.pi * start[:, :1])
+    assert torch.allclose(problem.solution(net, start), g, atol=1e-13)
+    sides, _ = domain.sample_boundary(100, ("x-", "x+"), generator=GEN)
+    assert problem.solution(net, sides).abs().max() < 1e-13
+    inside = domain.sample_interior(200, generator=GEN)
+    shift, scale = problem.transform(inside)
+    tau = (inside[:, 1:] - 0.5) / 1.5
+    assert torch.allclose(scale, tau * (1 - inside[:, :1]) * (1 + inside[:, :1]), atol=1e-14)
+    assert problem.conditions == ()
+
+
+def test_initial_alone_keeps_the_boundary_in_the_loss():
+    problem = hard_initial(burgers_like())
+    assert [c.label for c in problem.conditions] == ["dirichlet[boundary]"]
+    x = torch.tensor([[0.25, 0.5], [0.25, 2.0]], dtype=torch.float64)
+    u = problem.solution(net, x)[:, 0]
+    g = -torch.sin(torch.tensor(torch.pi * 0.25, dtype=torch.float64))
+    assert torch.allclose(u, torch.stack([g, g + net(x[1:])[0, 0]]), atol=1e-14)
+
+
+def test_incompatible_initial_and_boundary_values_are_refused():
+    with pytest.raises(KanpdeError, match="differs from the hard Dirichlet value"):
+        hard_initial(hard_dirichlet(burgers_like(boundary=0.5)))
+    with pytest.raises(KanpdeError, match="no initial value"):
+        hard_initial(make(Box([0, 0], [1, 1]), [Dirichlet(value=0.0)]))

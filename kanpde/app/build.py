@@ -10,11 +10,11 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from kanpde.constraints import hard_dirichlet
+from kanpde.constraints import hard_dirichlet, hard_initial, hard_periodic
 from kanpde.errors import KanpdeError
 from kanpde.model import KAN, MLP, KANConfig
 from kanpde.problem import Problem, load_problem
-from kanpde.training import SamplerConfig, Stage
+from kanpde.training import PointWeighting, SamplerConfig, Stage
 
 log = logging.getLogger("kanpde")
 
@@ -28,6 +28,7 @@ class Job:
     curriculum: list[Stage]
     sampler: SamplerConfig
     weights: dict[str, float]
+    point_weighting: PointWeighting
     seed: int
     log_every: int
     eval_points: int
@@ -52,22 +53,26 @@ def device_description(device: str | torch.device) -> str:
     return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
 
 
-def build_problem(cfg: DictConfig) -> Problem:
+def build_problem(cfg: DictConfig) -> tuple[Problem, tuple[int, ...]]:
+    """The problem with its hard constraints, and the inputs the network must be periodic in."""
     params = OmegaConf.to_container(cfg.params, resolve=True)
     problem = load_problem(cfg.source or cfg.name, params)
-    return hard_dirichlet(problem) if cfg.hard_dirichlet else problem
+    problem = hard_dirichlet(problem) if cfg.hard_dirichlet else problem
+    problem = hard_initial(problem) if cfg.hard_initial else problem
+    return hard_periodic(problem) if cfg.hard_periodic else (problem, ())
 
 
 def build_model(cfg: DictConfig, problem: Problem, dtype: torch.dtype, device: torch.device,
-                seed: int) -> nn.Module:
+                seed: int, periodic: tuple[int, ...] = ()) -> nn.Module:
     widths = [problem.domain.dim, *cfg.widths, len(problem.components)]
     bounds = problem.domain.bounds
     generator = torch.Generator().manual_seed(seed)
     if cfg.kind.value == "mlp":
-        return MLP(widths, bounds, cfg.activation, generator=generator, dtype=dtype, device=device)
+        return MLP(widths, bounds, cfg.activation, periodic=periodic, generator=generator, dtype=dtype,
+                   device=device)
     config = KANConfig(grid_size=cfg.grid, order=cfg.order, grid_eps=cfg.grid_eps,
                        noise_scale=cfg.noise_scale)
-    return KAN(widths, bounds, config, generator=generator, dtype=dtype, device=device)
+    return KAN(widths, bounds, config, periodic=periodic, generator=generator, dtype=dtype, device=device)
 
 
 def build_curriculum(cfg: DictConfig) -> list[Stage]:
@@ -80,9 +85,11 @@ def build_curriculum(cfg: DictConfig) -> list[Stage]:
 def build(cfg: DictConfig) -> Job:
     device = resolve_device(cfg.device)
     dtype = getattr(torch, cfg.dtype.value)
-    problem = build_problem(cfg.problem)
-    model = build_model(cfg.model, problem, dtype, device, cfg.seed)
+    problem, periodic = build_problem(cfg.problem)
+    model = build_model(cfg.model, problem, dtype, device, cfg.seed, periodic)
     sampler = SamplerConfig(cfg.sampler.method.value, cfg.sampler.interior, cfg.sampler.boundary,
                             cfg.sampler.adaptive.value, cfg.sampler.k, cfg.sampler.c, cfg.sampler.pool)
-    return Job(problem, model, build_curriculum(cfg.train), sampler, dict(cfg.train.weights),
+    w = cfg.train.point_weights
+    point_weighting = PointWeighting(w.causal, w.bins, w.attention, w.decay)
+    return Job(problem, model, build_curriculum(cfg.train), sampler, dict(cfg.train.weights), point_weighting,
                cfg.seed, cfg.train.log_every, cfg.eval_points)

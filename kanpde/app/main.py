@@ -32,8 +32,9 @@ def run(cfg: DictConfig, run_dir: Path) -> TrainResult:
     # before training: a reference that cannot be computed stops the run with nothing lost
     reference = reference_solution(job.problem, REFERENCE_CACHE)
     callbacks = [LogStages(), *([ProgressBar()] if cfg.progress else [])]
-    result = solve(job.problem, job.model, job.curriculum, sampler=job.sampler,
-                   weights=job.weights, seed=job.seed, log_every=job.log_every, callbacks=callbacks)
+    result = solve(job.problem, job.model, job.curriculum, sampler=job.sampler, weights=job.weights,
+                   point_weighting=job.point_weighting, seed=job.seed, log_every=job.log_every,
+                   callbacks=callbacks)
     try:
         result.metrics = evaluate(job.problem, job.model, job.eval_points, reference=reference)
     except Exception:  # the trained model is worth more than its metrics: write it anyway

@@ -38,6 +38,8 @@ class ProblemConf:
     source: Optional[str] = None  # shipped problem name or path to a .py file (default: name)
     params: Dict[str, Any] = field(default_factory=dict)
     hard_dirichlet: bool = False  # impose constant Dirichlet values exactly (output transform)
+    hard_initial: bool = False  # impose initial values exactly (after hard_dirichlet when both)
+    hard_periodic: bool = False  # periodic network inputs (cos/sin) replace Periodic conditions
 
 
 @dataclass
@@ -63,10 +65,19 @@ class StageConf:
 
 
 @dataclass
+class PointWeightsConf:
+    causal: float = 0.0  # causal weighting in time: epsilon (0: off)
+    bins: int = 32  # causal: time slabs
+    attention: float = 0.0  # residual-based attention: step size eta (0: off)
+    decay: float = 0.999  # attention: memory gamma
+
+
+@dataclass
 class TrainConf:
     stages: List[StageConf] = field(default_factory=list)
     log_every: int = 50
     weights: Dict[str, float] = field(default_factory=dict)  # loss term name -> weight
+    point_weights: PointWeightsConf = field(default_factory=PointWeightsConf)  # residual points
 
 
 class Adaptive(Enum):

@@ -13,6 +13,7 @@ from torch import Tensor, nn
 
 from kanpde.errors import KanpdeError
 from kanpde.jet import Jet, JetRequest, PointCache, input_jet
+from kanpde.model.features import PeriodicFeatures
 from kanpde.model.layer import KANLayer, _random
 
 
@@ -60,8 +61,10 @@ class KAN(nn.Module):
     """Kolmogorov–Arnold network ``(N, d) -> (N, m)``; ``widths = [d, ..., m]``.
 
     Inputs are mapped affinely from ``input_bounds`` (d, 2) onto ``config.grid_range``
-    before the first layer. Parameter names: ``layers.{l}.coef``, ``layers.{l}.w_base``,
-    ``layers.{l}.w_spline``.
+    before the first layer. ``periodic``: indices of inputs in which the network is exactly
+    periodic over their bounds (each becomes a cos and a sin feature, see model.features;
+    the first layer then has one more input per periodic one). Parameter names:
+    ``layers.{l}.coef``, ``layers.{l}.w_base``, ``layers.{l}.w_spline``.
     """
 
     def __init__(
@@ -70,15 +73,15 @@ class KAN(nn.Module):
         input_bounds,
         config: KANConfig = KANConfig(),
         *,
+        periodic: Sequence[int] = (),
         generator: torch.Generator | None = None,
         dtype: torch.dtype | None = None,
         device: torch.device | str | None = None,
     ):
         super().__init__()
-        widths = _check_widths(widths)
+        self.features, bounds, widths = _input_features(input_bounds, _check_widths(widths), periodic)
         self.config = config
-        self.input_map = InputMap(input_bounds, config.grid_range, dtype, device)
-        _check_input_dim(self.input_map, widths)
+        self.input_map = InputMap(bounds, config.grid_range, dtype, device)
         self.layers = nn.ModuleList(
             KANLayer(
                 w_in, w_out, config.grid_size, config.order, config.grid_range,
@@ -98,16 +101,23 @@ class KAN(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """x: (N, d) -> (N, m)."""
-        h = self.input_map(x)
+        h = self.mapped_inputs(x)
         for layer in self.layers:
             h = layer(h)
         return h
 
+    def mapped_inputs(self, x: Tensor) -> Tensor:
+        """What the first layer sees: x (N, d) through the features and onto the grid range."""
+        return self.input_map(self.features(x) if self.features is not None else x)
+
     def jet(self, x: Tensor, request: JetRequest) -> Jet:
         """Values and the requested input derivatives in one forward pass:
         x: (N, d) -> Jet with channels (C, N, m)."""
-        h = input_jet(self.input_map(x), request)
-        h = h.with_data(torch.cat([h.data[:1], h.data[1:] * self.input_map.scale]))  # d(map)/dx_a = scale_a e_a
+        h = input_jet(x, request)
+        if self.features is not None:
+            h = self.features.jet(h)
+        # the affine map: values mapped, derivatives scaled per column
+        h = h.with_data(torch.cat([self.input_map(h.data[:1]), h.data[1:] * self.input_map.scale]))
         first_layer, *rest = self.layers
         if first_layer.runs_fused(h):
             h = first_layer.jet(h)
@@ -130,7 +140,7 @@ class KAN(nn.Module):
 
     def layer_inputs(self, x: Tensor) -> list[Tensor]:
         """The input of every layer on ``x`` (layer 0's after normalisation): [(N, w_l)]."""
-        inputs, h = [], self.input_map(x)
+        inputs, h = [], self.mapped_inputs(x)
         for layer in self.layers:
             inputs.append(h)
             h = layer(h)
@@ -157,6 +167,7 @@ class MLP(nn.Module):
         input_bounds,
         activation: str = "tanh",
         *,
+        periodic: Sequence[int] = (),
         generator: torch.Generator | None = None,
         dtype: torch.dtype | None = None,
         device: torch.device | str | None = None,
@@ -166,12 +177,11 @@ class MLP(nn.Module):
             raise KanpdeError(
                 f"unknown activation {activation!r}; accepted: {', '.join(sorted(_ACTIVATIONS))}"
             )
-        widths = _check_widths(widths)
+        self.features, bounds, widths = _input_features(input_bounds, _check_widths(widths), periodic)
         dtype = dtype or torch.get_default_dtype()
         self.activation = activation
         self._act = _ACTIVATIONS[activation]
-        self.input_map = InputMap(input_bounds, (-1.0, 1.0), dtype, device)
-        _check_input_dim(self.input_map, widths)
+        self.input_map = InputMap(bounds, (-1.0, 1.0), dtype, device)
         self.linears = nn.ModuleList()
         for w_in, w_out in zip(widths[:-1], widths[1:]):
             linear = nn.Linear(w_in, w_out, dtype=dtype, device=device)
@@ -184,7 +194,7 @@ class MLP(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """x: (N, d) -> (N, m)."""
-        h = self.input_map(x)
+        h = self.input_map(self.features(x) if self.features is not None else x)
         for linear in self.linears[:-1]:
             h = self._act(linear(h))
         return self.linears[-1](h)
@@ -202,8 +212,15 @@ def _check_widths(widths: Sequence[int]) -> list[int]:
     return widths
 
 
-def _check_input_dim(input_map: InputMap, widths: list[int]) -> None:
-    if input_map.dim != widths[0]:
+def _input_features(input_bounds, widths: list[int], periodic: Sequence[int]):
+    """(periodic features or None, the bounds the input map sees, widths with the first
+    layer's input size)."""
+    rows = InputMap(input_bounds, (-1.0, 1.0)).dim  # checks the bounds' shape
+    if rows != widths[0]:
         raise KanpdeError(
-            f"input_bounds has {input_map.dim} rows but widths[0] = {widths[0]}; give one (lower, upper) per input"
+            f"input_bounds has {rows} rows but widths[0] = {widths[0]}; give one (lower, upper) per input"
         )
+    if not periodic:
+        return None, input_bounds, widths
+    features = PeriodicFeatures(input_bounds, periodic)
+    return features, features.out_bounds, [len(features.out_bounds), *widths[1:]]

@@ -29,15 +29,17 @@ def evaluate_residual(problem: Problem, model: nn.Module, x: torch.Tensor,
     return _checked(problem, _evaluate(problem, model, x, RESIDUAL, requests, _residual(problem)), len(x))
 
 
-def loss_terms(problem: Problem, model: nn.Module, batch: Batch,
-               requests: Requests | None = None) -> dict[str, torch.Tensor]:
+def loss_terms(problem: Problem, model: nn.Module, batch: Batch, requests: Requests | None = None,
+               reduce_residual: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+               ) -> dict[str, torch.Tensor]:
     """Mean square of the residual and of each condition, by name: scalar tensors.
 
     ``requests`` (term name -> JetRequest, or None for autograd) is filled in by the first
     call and read by the later ones. With it, and a model that has an analytic jet, every
     term the jet covers is evaluated from one forward pass over all the batch's points
     (the union of the terms' requests; see ``Problem.solution_jet``); without it every
-    term uses autograd.
+    term uses autograd. ``reduce_residual(squares (N,), x (N, d))`` turns the residual's
+    per-point squares into its term (default: their mean; see training.weighting).
     """
     terms = [(RESIDUAL, batch.interior, _residual(problem))]
     terms += [(c.label, points.x, _condition(problem, c, points))
@@ -46,7 +48,12 @@ def loss_terms(problem: Problem, model: nn.Module, batch: Batch,
     out = {}
     for label, x, fn in terms:
         r = _evaluate(problem, model, x, label, requests, fn, jets.get(label))
-        out[label] = (_checked(problem, r, len(x)) if label == RESIDUAL else r).square().mean()
+        if label != RESIDUAL:
+            out[label] = r.square().mean()
+        elif reduce_residual is None:
+            out[label] = _checked(problem, r, len(x)).square().mean()
+        else:
+            out[label] = reduce_residual(_checked(problem, r, len(x)).square().mean(dim=1), x)
     return out
 
 

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import nn
 
+from kanpde.geometry import SpaceTime
 from kanpde.model import KAN, extend_grid, update_grid
 from kanpde.problem import Problem
 from kanpde.result import StageSummary, TrainResult
@@ -25,6 +26,7 @@ from kanpde.training.curriculum import Stage
 from kanpde.training.losses import evaluate_residual, loss_terms, term_weights, total_loss
 from kanpde.training.optim import RescaledLBFGS, adam_state_by_name, load_adam_state, make_optimizer
 from kanpde.training.sampler import SamplerConfig, sample_batch
+from kanpde.training.weighting import PointWeighting, ResidualReduction
 
 
 class _NonFinite(Exception):
@@ -34,9 +36,11 @@ class _NonFinite(Exception):
 class _Run:
     """Mutable bookkeeping of one solve(): history, last good model copy, timing."""
 
-    def __init__(self, model: nn.Module, callbacks: Sequence[Callback]):
+    def __init__(self, model: nn.Module, callbacks: Sequence[Callback],
+                 reduction: ResidualReduction | None = None):
         self.model = model
         self.callbacks = callbacks
+        self.reduction = reduction  # the residual term's point weights, or None: a plain mean
         self.history: list[dict] = []
         self.step = 0
         self.requests: dict = {}  # loss term -> the jet it needs (see losses.loss_terms)
@@ -74,10 +78,19 @@ def _grid(model: nn.Module) -> int | None:
 
 def solve(problem: Problem, model: nn.Module, curriculum: Sequence[Stage], *,
           sampler: SamplerConfig | None = None, weights: Mapping[str, float] | None = None,
-          seed: int = 0, log_every: int = 50, callbacks: Sequence[Callback] = ()) -> TrainResult:
-    """Train ``model`` in place so that ``problem``'s residual and conditions vanish."""
+          point_weighting: PointWeighting | None = None, seed: int = 0, log_every: int = 50,
+          callbacks: Sequence[Callback] = ()) -> TrainResult:
+    """Train ``model`` in place so that ``problem``'s residual and conditions vanish.
+
+    weights: loss term name -> weight; point_weighting: causal and attention weights of
+    the residual's points (see training.weighting).
+    """
     sampler = sampler or SamplerConfig()
     weights = term_weights(problem, weights)
+    reduction = None
+    if point_weighting is not None and point_weighting.active:
+        time_bounds = problem.domain.t_bounds if isinstance(problem.domain, SpaceTime) else None
+        reduction = ResidualReduction(point_weighting, time_bounds)
     generator = torch.Generator().manual_seed(seed)
     reference = next(model.parameters())
     dtype, device = reference.dtype, reference.device
@@ -85,7 +98,7 @@ def solve(problem: Problem, model: nn.Module, curriculum: Sequence[Stage], *,
                                            dtype=dtype, device=device)
     evaluate_residual(problem, model, probe)  # bad residual shapes fail here, before training
 
-    run = _Run(model, callbacks)
+    run = _Run(model, callbacks, reduction)
     for cb in callbacks:
         cb.on_train_start(sum(s.steps for s in curriculum))
     stages: list[StageSummary] = []
@@ -141,7 +154,7 @@ def _run_stage(problem, model, stage, index, optimizer, batch, sampler, generato
     latest: dict[str, torch.Tensor] = {}
 
     def objective() -> torch.Tensor:
-        terms = loss_terms(problem, model, batch, run.requests)
+        terms = loss_terms(problem, model, batch, run.requests, run.reduction)
         if not latest:  # keep the terms of the step's first evaluation, the logged one
             latest.update(terms)
         return total_loss(terms, weights)
@@ -156,6 +169,8 @@ def _run_stage(problem, model, stage, index, optimizer, batch, sampler, generato
         # L-BFGS reads its loss every step anyway: keep each step's model, to log the last one
         before = copy.deepcopy(model.state_dict()) if log_now or lbfgs else None
         latest.clear()
+        if run.reduction is not None:
+            run.reduction.new_step()
         if lbfgs:
             loss = optimizer.step(objective)
         else:

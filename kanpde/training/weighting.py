@@ -1,0 +1,97 @@
+"""Weights of the residual's points within the residual term.
+
+Two switchable schemes, both refreshed once per optimizer step from that step's first
+residual (detached), so that an L-BFGS step's line search sees one fixed objective:
+
+- **causal** weighting in time (Wang, Sankaran & Perdikaris 2024): the time range is cut
+  into ``bins`` slabs with mean square residuals L_1..L_M; slab k is weighted by
+  ``exp(-causal * (L_1 + ... + L_{k-1}))``, so later times count only once the earlier
+  ones are resolved (information flows forward in time, as in the PDE).
+- residual-based **attention** (Anagnostopoulos et al. 2024): each point carries a weight
+  ``lambda_i <- decay * lambda_i + attention * |r_i| / max |r|`` that multiplies its
+  residual; points that stay hard to fit gain weight (bounded by attention / (1 - decay)).
+  The weights follow the points: they start again at 1 when the points are redrawn.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from kanpde.errors import KanpdeError
+
+
+@dataclass
+class PointWeighting:
+    """causal: epsilon of causal weighting (0: off); bins: its number of time slabs;
+    attention: the attention step size eta (0: off); decay: its memory gamma."""
+
+    causal: float = 0.0
+    bins: int = 32
+    attention: float = 0.0
+    decay: float = 0.999
+
+    def __post_init__(self):
+        if self.causal < 0 or self.attention < 0 or self.bins < 1 or not 0 <= self.decay < 1:
+            raise KanpdeError(f"point weighting needs causal >= 0, bins >= 1, attention >= 0 and "
+                              f"0 <= decay < 1; got {self}")
+
+    @property
+    def active(self) -> bool:
+        return self.causal > 0 or self.attention > 0
+
+
+class ResidualReduction:
+    """Turns the per-point squared residuals into the residual term (a scalar)."""
+
+    def __init__(self, config: PointWeighting, time_bounds: tuple[float, float] | None):
+        if config.causal > 0 and time_bounds is None:
+            raise KanpdeError("causal weighting needs a time axis: the problem's domain must be a "
+                              "SpaceTime; set causal to 0 for a steady problem")
+        self.config = config
+        self.time_bounds = time_bounds
+        self.fresh = False  # weights already refreshed in this step
+        self._points: torch.Tensor | None = None  # the points the attention weights belong to
+        self._attention: torch.Tensor | None = None  # (N,)
+        self._slabs: torch.Tensor | None = None  # (N,) slab index of each point
+        self.causal_weights: torch.Tensor | None = None  # (bins,)
+
+    def new_step(self) -> None:
+        self.fresh = False
+
+    def __call__(self, squares: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """squares: (N,) mean square over the equations at each point; x: (N, d)."""
+        if self._points is not x:  # new points: the weights start again
+            self._points, self.fresh = x, False
+            self._attention = torch.ones_like(squares.detach())
+            self._slabs = self._slab_index(x) if self.config.causal > 0 else None
+        if not self.fresh:
+            self._refresh(squares.detach())
+            self.fresh = True
+        weighted = squares * self._attention.square()
+        if self.config.causal <= 0:
+            return weighted.mean()
+        return (self.causal_weights * self._slab_means(weighted)).mean()
+
+    def _slab_index(self, x: torch.Tensor) -> torch.Tensor:
+        t0, t1 = self.time_bounds
+        position = (x[:, -1].detach() - t0) / (t1 - t0) * self.config.bins
+        return position.long().clamp(0, self.config.bins - 1)
+
+    def _slab_means(self, values: torch.Tensor) -> torch.Tensor:
+        """Mean of values (N,) over each slab's points: (bins,); 0 for an empty slab."""
+        bins = self.config.bins
+        sums = torch.zeros(bins, dtype=values.dtype, device=values.device).index_add(0, self._slabs, values)
+        counts = torch.bincount(self._slabs, minlength=bins).clamp(min=1).to(values.dtype)
+        return sums / counts
+
+    def _refresh(self, squares: torch.Tensor) -> None:
+        c = self.config
+        if c.attention > 0:
+            size = squares.sqrt()
+            self._attention = c.decay * self._attention + c.attention * size / size.max().clamp(min=1e-300)
+        if c.causal > 0:
+            means = self._slab_means(squares)  # the residual itself: attention does not rescale eps
+            before = torch.cumsum(means, 0) - means  # L_1 + ... + L_{k-1}
+            self.causal_weights = torch.exp(-c.causal * before)

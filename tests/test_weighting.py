@@ -1,0 +1,64 @@
+"""Point weights of the residual term: causal slabs in time and residual-based attention."""
+
+import math
+
+import pytest
+import torch
+
+from kanpde import KanpdeError, PointWeighting
+from kanpde.training.weighting import ResidualReduction
+
+
+def points(times):
+    """(N, 2) points (x, t) at the given times."""
+    t = torch.tensor(times, dtype=torch.float64)
+    return torch.stack([torch.zeros_like(t), t], dim=1)
+
+
+def test_causal_weights_follow_the_earlier_slabs_residuals():
+    reduce = ResidualReduction(PointWeighting(causal=2.0, bins=4), (0.0, 2.0))
+    x = points([0.1, 0.2, 0.7, 1.2, 1.9, 1.6])  # slabs 0, 0, 1, 2, 3, 3
+    squares = torch.tensor([1.0, 3.0, 0.5, 0.25, 0.1, 0.3], dtype=torch.float64)
+    term = reduce(squares, x)
+    means = [2.0, 0.5, 0.25, 0.2]
+    weights = [1.0, math.exp(-2.0 * 2.0), math.exp(-2.0 * 2.5), math.exp(-2.0 * 2.75)]
+    assert float(term) == pytest.approx(sum(w * m for w, m in zip(weights, means)) / 4, rel=1e-14)
+    assert reduce.causal_weights.tolist() == pytest.approx(weights, rel=1e-14)
+
+
+def test_weights_are_fixed_within_a_step_and_refreshed_by_the_next():
+    reduce = ResidualReduction(PointWeighting(causal=1.0, bins=2), (0.0, 1.0))
+    x = points([0.25, 0.75])
+    reduce(torch.tensor([1.0, 1.0], dtype=torch.float64), x)
+    squares = torch.tensor([0.0, 1.0], dtype=torch.float64, requires_grad=True)
+    term = reduce(squares, x)  # same step (an L-BFGS line search): weights from the first call
+    assert float(term) == pytest.approx(math.exp(-1.0) / 2, rel=1e-14)
+    term.backward()
+    assert squares.grad.tolist() == pytest.approx([0.5, math.exp(-1.0) / 2], rel=1e-14)
+    reduce.new_step()
+    assert float(reduce(squares.detach(), x)) == pytest.approx(0.5, rel=1e-14)  # slab 0 now fits
+
+
+def test_attention_accumulates_where_the_residual_stays_large():
+    config = PointWeighting(attention=0.01, decay=0.9)
+    reduce = ResidualReduction(config, None)
+    x = points([0.0, 0.0, 0.0])
+    squares = torch.tensor([4.0, 1.0, 0.0], dtype=torch.float64)  # |r| = 2, 1, 0
+    steps = 50
+    for _ in range(steps):
+        reduce.new_step()
+        term = reduce(squares, x)
+    share = torch.tensor([1.0, 0.5, 0.0], dtype=torch.float64)  # |r| / max |r|
+    lam = 0.9**steps + 0.01 * share * (1 - 0.9**steps) / (1 - 0.9)
+    assert float(term) == pytest.approx(float((lam.square() * squares).mean()), rel=1e-12)
+    reduce.new_step()
+    fresh = points([0.0, 0.0, 0.0])  # redrawn points: their weights start again at 1
+    once = 0.9 + 0.01 * share
+    assert float(reduce(squares, fresh)) == pytest.approx(float((once.square() * squares).mean()), rel=1e-12)
+
+
+def test_bad_settings_say_what_is_accepted():
+    with pytest.raises(KanpdeError, match="needs a time axis"):
+        ResidualReduction(PointWeighting(causal=1.0), None)
+    with pytest.raises(KanpdeError, match="0 <= decay < 1"):
+        PointWeighting(attention=0.1, decay=1.0)
