@@ -3,6 +3,7 @@ residual and every condition vanish; perturbing it makes them not vanish."""
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -155,11 +156,25 @@ def test_reference_solution_meets_the_problems_initial_and_boundary_conditions(n
         elif isinstance(condition, Periodic):
             torch.testing.assert_close(values[0], values[-1], atol=1e-8, rtol=0)
         elif isinstance(condition, Dirichlet):
-            for end in (0, -1):
-                grid = at([torch.full((len(t),), x[end], dtype=F64), torch.as_tensor(t)])
-                expected = condition.value(grid, problem.params) if callable(condition.value) else condition.value
-                torch.testing.assert_close(values[end], torch.as_tensor(expected, dtype=F64).expand(len(t)),
-                                           atol=1e-8, rtol=0)
+            assert_dirichlet_values(problem, reference, condition)
+
+
+def assert_dirichlet_values(problem, reference, condition):
+    """The reference takes the condition's values on each of its faces (masked nodes aside)."""
+    mesh = np.meshgrid(*reference.axes, indexing="ij")
+    column = problem.components.index(condition.component) if condition.component else 0
+    grid = reference.values if reference.components == 1 else reference.values[..., column]
+    for face in condition.faces or problem.domain.default_faces():
+        axis, side = problem.domain.face_axis(face)
+        index = [slice(None)] * len(reference.axes)
+        index[axis] = 0 if side < 0 else -1
+        on_face = grid[tuple(index)]
+        known = np.isfinite(on_face)
+        points = torch.as_tensor(np.stack([m[tuple(index)][known] for m in mesh], axis=1))
+        value = condition.value
+        expected = (value(problem.coords(points), problem.params) if callable(value)
+                    else torch.full((len(points),), float(value), dtype=F64))
+        torch.testing.assert_close(torch.as_tensor(on_face[known]), expected.to(F64), atol=1e-8, rtol=0)
 
 
 # -- parameters ------------------------------------------------------------------------------

@@ -1,0 +1,45 @@
+r"""Steady incompressible Navier–Stokes: the lid-driven cavity (Ghia, Ghia & Shin 1982).
+
+.. math::
+    (\mathbf{u}\cdot\nabla)\mathbf{u} + \nabla p - \tfrac{1}{Re}\Delta\mathbf{u} = 0, \quad
+    \nabla\cdot\mathbf{u} = 0, \quad (x, y) \in [0, 1]^2,
+
+    \mathbf{u} = (1, 0) \text{ on the lid } y = 1, \qquad \mathbf{u} = 0 \text{ on the other walls},
+    \qquad p(0.5, 0) = 0,
+
+with unknowns u, v, p; the pressure is fixed by its value at the middle of the bottom wall.
+No closed form: the reference is second-order finite differences on a staggered grid of
+128^2 cells, solved by Newton (``kanpde.reference.cavity``, about 4 s), accurate to about
+1e-3 relative L2 per component. At the lid's two ends u jumps from 1 to 0 and p is
+unbounded (p ~ 1/r): the error is measured at the grid nodes farther than 0.05 from them.
+"""
+
+import torch
+
+from kanpde import Box, Dirichlet, PointData, Problem
+from kanpde.reference.cavity import lid_driven_cavity
+
+
+def residual(u, x, p):
+    vx, vy, pressure = u["u"], u["v"], u["p"]
+    momentum_x = vx.value * vx.d("x") + vy.value * vx.d("y") + pressure.d("x") - vx.laplacian() / p.re
+    momentum_y = vx.value * vy.d("x") + vy.value * vy.d("y") + pressure.d("y") - vy.laplacian() / p.re
+    return torch.stack([momentum_x, momentum_y, vx.d("x") + vy.d("y")], dim=1)
+
+
+def problem(re: float = 100.0) -> Problem:
+    return Problem(
+        name="cavity",
+        domain=Box([0.0, 0.0], [1.0, 1.0], names=["x", "y"]),
+        residual=residual,
+        components=("u", "v", "p"),
+        conditions=[
+            Dirichlet("y+", value=1.0, component="u", name="lid"),
+            Dirichlet(["x-", "x+", "y-"], value=0.0, component="u", name="walls_u"),
+            Dirichlet(value=0.0, component="v", name="walls_v"),
+            PointData(x=torch.tensor([[0.5, 0.0]]), values=torch.tensor([0.0]), component="p",
+                      name="pressure_gauge"),
+        ],
+        params={"re": re},
+        reference=lambda p: lid_driven_cavity(re=p.re, n=128, corner_radius=0.05),
+    )
