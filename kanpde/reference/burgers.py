@@ -30,6 +30,7 @@ import math
 import numpy as np
 from scipy.special import roots_hermite
 
+from kanpde.errors import KanpdeError
 from kanpde.reference.solution import GridSolution
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ def hermite_rule(nodes: int) -> tuple[np.ndarray, np.ndarray]:
     matter (small ``nu``).
     """
     if not isinstance(nodes, (int, np.integer)) or nodes < 2:
-        raise ValueError(f"the Gauss–Hermite node count must be an int >= 2; got {nodes!r}")
+        raise KanpdeError(f"the Gauss–Hermite node count must be an int >= 2; got {nodes!r}")
     z, _ = roots_hermite(nodes)
     previous, current = np.zeros_like(z), np.full_like(z, np.pi ** -0.25)
     log_scale = np.zeros_like(z)
@@ -67,7 +68,7 @@ def hermite_rule(nodes: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _check_viscosity(nu: float) -> None:
     if not (np.isfinite(nu) and nu > 0):
-        raise ValueError(f"the viscosity nu must be finite and > 0; got {nu}")
+        raise KanpdeError(f"the viscosity nu must be finite and > 0; got {nu}")
 
 
 def default_nodes(nu: float, t_max: float) -> int:
@@ -89,8 +90,10 @@ def _softmax_weights(x: np.ndarray, t: np.ndarray, nu: float, nodes: int | None)
     row sums to 1) for points ``x, t`` broadcast to a common shape ``(...)``."""
     _check_viscosity(nu)
     x, t = np.broadcast_arrays(np.asarray(x, dtype=np.float64), np.asarray(t, dtype=np.float64))
-    if np.any(t < 0) or not np.all(np.isfinite(t)):
-        raise ValueError("times t must be finite and >= 0 (the solution starts at t = 0)")
+    bad = ~(np.isfinite(t) & (t >= 0))
+    if bad.any():
+        raise KanpdeError(f"times t must be finite and >= 0 (the solution starts at t = 0); got "
+                          f"{int(bad.sum())} of {t.size} outside, e.g. t = {t[bad].flat[0]:g}")
     if nodes is None:
         nodes = default_nodes(nu, float(t.max(initial=0.0)))
     z, log_w = hermite_rule(nodes)
@@ -133,10 +136,10 @@ def burgers_reference(nu: float = CLASSIC_NU, nx: int = 256, nt: int = 100, t_fi
     Returns a :class:`GridSolution` on axes ``(x, t)`` with values ``(nx, nt)``. Columns are
     computed one time at a time, so memory stays ``O(nx * nodes)`` for any ``nt``.
     """
-    if nx < 2 or nt < 2:
-        raise ValueError(f"the grid needs nx >= 2 and nt >= 2 points; got nx={nx}, nt={nt}")
-    if not t_final > 0:
-        raise ValueError(f"t_final must be > 0; got {t_final}")
+    if not all(isinstance(count, (int, np.integer)) and count >= 2 for count in (nx, nt)):
+        raise KanpdeError(f"the grid needs integer nx >= 2 and nt >= 2 points; got nx={nx!r}, nt={nt!r}")
+    if not (np.isfinite(t_final) and t_final > 0):
+        raise KanpdeError(f"t_final must be finite and > 0; got {t_final}")
     nodes = default_nodes(nu, t_final) if nodes is None else nodes
     x, t = np.linspace(-1.0, 1.0, nx), np.linspace(0.0, t_final, nt)
     values = np.stack([cole_hopf(x, time, nu, nodes) for time in t], axis=1)

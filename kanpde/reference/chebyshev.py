@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from kanpde.errors import KanpdeError
 from kanpde.reference.solution import GridSolution
 
 log = logging.getLogger(__name__)
@@ -38,10 +39,13 @@ Coefficient = Callable[[np.ndarray], np.ndarray] | float
 
 def _check_grid(n: int, domain: tuple[float, float]) -> tuple[float, float]:
     if not isinstance(n, (int, np.integer)) or n < 2:
-        raise ValueError(f"the polynomial degree n must be an int >= 2; got {n!r}")
-    lower, upper = (float(end) for end in domain)
+        raise KanpdeError(f"the polynomial degree n must be an int >= 2; got {n!r}")
+    try:
+        lower, upper = (float(end) for end in domain)
+    except (TypeError, ValueError):  # not a pair of numbers
+        lower = upper = np.nan
     if not (np.isfinite(lower) and np.isfinite(upper) and lower < upper):
-        raise ValueError(f"domain must be finite (lower, upper) with lower < upper; got {domain!r}")
+        raise KanpdeError(f"domain must be finite (lower, upper) with lower < upper; got {domain!r}")
     return lower, upper
 
 
@@ -92,8 +96,9 @@ def barycentric_interpolate(values: np.ndarray, x: np.ndarray,
     nodes = chebyshev_points(len(values) - 1, domain)
     tolerance = 1e-12 * (nodes[-1] - nodes[0])
     if values.ndim != 1 or x.ndim != 1 or np.any(x < nodes[0] - tolerance) or np.any(x > nodes[-1] + tolerance):
-        raise ValueError(f"need values (n+1,) and points (m,) inside {tuple(domain)}; "
-                         f"got shapes {values.shape}, {x.shape}")
+        span = f" from {x.min():.6g} to {x.max():.6g}" if x.size else ""
+        raise KanpdeError(f"need values (n+1,) and points (m,) inside {tuple(domain)}; "
+                          f"got shapes {values.shape}, {x.shape}{span}")
     weights = (-1.0) ** np.arange(len(nodes))
     weights[[0, -1]] *= 0.5
     difference = x[:, None] - nodes
@@ -117,9 +122,10 @@ class BoundaryCondition:
     def __post_init__(self):
         numbers = (self.u_coefficient, self.du_coefficient, self.value)
         if not all(np.isfinite(number) for number in numbers):
-            raise ValueError(f"boundary condition coefficients and value must be finite; got {numbers}")
+            raise KanpdeError(f"boundary condition coefficients and value must be finite; got {numbers}")
         if self.u_coefficient == 0 and self.du_coefficient == 0:
-            raise ValueError("a boundary condition needs a nonzero coefficient of u or of u'")
+            raise KanpdeError("a boundary condition needs a nonzero coefficient of u or of u'; got both 0 "
+                              "(u_coefficient * u + du_coefficient * u' = value)")
 
     def row(self, derivative: np.ndarray, index: int) -> np.ndarray:
         """The collocation row ``alpha e_index + beta D[index]``: ``(n+1,)``."""
@@ -148,8 +154,9 @@ def _evaluate(coefficient: Coefficient, x: np.ndarray, name: str) -> np.ndarray:
     values = coefficient(x) if callable(coefficient) else coefficient
     values = np.asarray(values, dtype=np.float64)
     if values.ndim > 1 or values.size not in (1, x.size) or not np.all(np.isfinite(values)):
-        raise ValueError(f"coefficient {name} must be a finite constant or return finite values of "
-                         f"shape {x.shape}; got shape {values.shape}")
+        raise KanpdeError(f"coefficient {name} must be a finite constant or return finite values of "
+                          f"shape {x.shape}; got shape {values.shape}"
+                          + ("" if np.all(np.isfinite(values)) else " with non-finite values"))
     return np.broadcast_to(values, x.shape)
 
 
@@ -157,11 +164,18 @@ def _solve_collocation(operator: np.ndarray, rhs: np.ndarray, derivative: np.nda
                        left: BoundaryCondition, right: BoundaryCondition,
                        boundary_rhs: tuple[float, float]) -> np.ndarray:
     """Solve ``operator u = rhs`` with the first and last rows replaced by the boundary
-    conditions' rows and right-hand sides ``boundary_rhs``; all arrays ``(n+1, ...)``."""
+    conditions' rows and right-hand sides ``boundary_rhs``; all arrays ``(n+1, ...)``.
+    KanpdeError when that matrix is exactly singular (no unique solution)."""
     operator, rhs = operator.copy(), rhs.copy()
     operator[0], rhs[0] = left.row(derivative, 0), boundary_rhs[0]
     operator[-1], rhs[-1] = right.row(derivative, -1), boundary_rhs[1]
-    return np.linalg.solve(operator, rhs)
+    try:
+        return np.linalg.solve(operator, rhs)
+    except np.linalg.LinAlgError:
+        raise KanpdeError(f"the collocation matrix (n={len(rhs) - 1}) is singular: the problem with these "
+                          f"boundary conditions ({left}, {right}) has no unique solution; accepted: a "
+                          "boundary value problem whose solution is unique (e.g. not u'' = f with "
+                          "Neumann conditions at both ends)") from None
 
 
 def solve_linear_bvp(a: Coefficient, b: Coefficient, c: Coefficient, f: Coefficient,
@@ -172,7 +186,8 @@ def solve_linear_bvp(a: Coefficient, b: Coefficient, c: Coefficient, f: Coeffici
 
     Returns the points ``x: (n+1,)`` (:func:`chebyshev_points`) and the solution there
     ``u: (n+1,)``. A problem without a unique solution (e.g. ``u'' = f`` with two Neumann
-    conditions) gives a singular system and meaningless values.
+    conditions) gives a singular system: KanpdeError when it is exactly singular, otherwise
+    meaningless values.
     """
     x = chebyshev_points(n, domain)
     derivative = differentiation_matrix(n, domain)
@@ -198,10 +213,11 @@ def solve_nonlinear_bvp(residual: Callable, jacobian: Callable, left: BoundaryCo
     not halved: Newton would have squared it, so it is rounding noise (``D^2`` amplifies
     rounding by ~``n^4``, and for large ``n`` the noise floor lies above ``tolerance``).
 
-    Returns ``x: (n+1,)`` and ``u: (n+1,)``; raises RuntimeError if Newton does not converge.
+    Returns ``x: (n+1,)`` and ``u: (n+1,)``; raises KanpdeError if Newton does not converge.
     """
     if not (tolerance > 0 and max_iterations >= 1):
-        raise ValueError(f"need tolerance > 0 and max_iterations >= 1; got {tolerance}, {max_iterations}")
+        raise KanpdeError(f"need tolerance > 0 and max_iterations >= 1; got tolerance={tolerance}, "
+                          f"max_iterations={max_iterations!r}")
     x = chebyshev_points(n, domain)
     derivative = differentiation_matrix(n, domain)
     second = derivative @ derivative
@@ -222,8 +238,9 @@ def solve_nonlinear_bvp(residual: Callable, jacobian: Callable, left: BoundaryCo
             log.debug("Newton stopped after %d iterations (n=%d, last step %.2e)", iteration, n, step)
             return x, u
         previous_step = step
-    raise RuntimeError(f"Newton did not converge in {max_iterations} iterations; "
-                       "try a better initial guess or a larger n")
+    raise KanpdeError(f"Newton did not converge in {max_iterations} iterations (n={n}, last step "
+                      f"{step:.2e}, tolerance {tolerance:g}); try a better initial guess, a larger n "
+                      "or a larger max_iterations")
 
 
 def chebyshev_grid_solution(values: np.ndarray, x: np.ndarray, domain: tuple[float, float],
@@ -232,5 +249,6 @@ def chebyshev_grid_solution(values: np.ndarray, x: np.ndarray, domain: tuple[flo
     output grid ``x: (m,)`` (increasing, inside ``domain``), by barycentric interpolation."""
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 1 or np.any(np.diff(x) <= 0):
-        raise ValueError(f"the output grid must be a strictly increasing 1-D array; got shape {x.shape}")
+        raise KanpdeError(f"the output grid must be a strictly increasing 1-D array; got shape {x.shape}"
+                          + (" that is not increasing" if x.ndim == 1 else ""))
     return GridSolution((x,), barycentric_interpolate(values, x, domain), method)

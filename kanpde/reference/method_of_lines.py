@@ -28,6 +28,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.integrate import solve_ivp
 
+from kanpde.errors import KanpdeError
 from kanpde.reference.solution import GridSolution
 
 log = logging.getLogger(__name__)
@@ -83,24 +84,25 @@ class _Space:
 def _space(x, boundary) -> _Space:
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 1 or len(x) < 4:
-        raise ValueError(f"x has shape {x.shape}; expected a 1-D grid with at least 4 points")
+        raise KanpdeError(f"x has shape {x.shape}; expected a 1-D grid with at least 4 points")
     steps = np.diff(x)
     if not (steps > 0).all() or not np.allclose(steps, steps.mean(), rtol=1e-9, atol=0):
-        raise ValueError("x is not uniform and increasing; centred differences need an np.linspace grid")
+        raise KanpdeError(f"x is not uniform and increasing (steps from {steps.min():.6g} to "
+                          f"{steps.max():.6g}); centred differences need an np.linspace grid")
     if isinstance(boundary, str) and boundary == PERIODIC:
         return _Space(x, steps.mean(), PERIODIC)
     is_pair = isinstance(boundary, tuple | list) and len(boundary) == 2
     if not (is_pair and all(callable(end) or isinstance(end, Real) for end in boundary)):
-        raise ValueError(f"boundary {boundary!r} is not accepted; give 'periodic' or a Dirichlet pair "
-                         "(left, right) of numbers or functions of t")
+        raise KanpdeError(f"boundary {boundary!r} is not accepted; give 'periodic' or a Dirichlet pair "
+                          "(left, right) of numbers or functions of t")
     return _Space(x, steps.mean(), tuple(boundary))
 
 
 def _times(t_eval) -> np.ndarray:
     t_eval = np.asarray(t_eval, dtype=np.float64)
     if t_eval.ndim != 1 or len(t_eval) < 2 or not (np.diff(t_eval) > 0).all():
-        raise ValueError(f"t_eval of shape {t_eval.shape} is not accepted; expected a strictly "
-                         "increasing 1-D array of at least 2 times, the first the initial time")
+        raise KanpdeError(f"t_eval of shape {t_eval.shape} is not accepted; expected a strictly "
+                          "increasing 1-D array of at least 2 times, the first the initial time")
     return t_eval
 
 
@@ -109,8 +111,8 @@ def _initial(name: str, value, space: _Space) -> np.ndarray:
     value(x: (n,)) -> (n,) or a number."""
     full = np.asarray(value(space.x) if callable(value) else value, dtype=np.float64)
     if full.ndim > 0 and full.shape != space.x.shape:
-        raise ValueError(f"{name} has shape {full.shape}; expected a number or the grid "
-                         f"shape {space.x.shape}")
+        raise KanpdeError(f"{name} has shape {full.shape}; expected a number or the grid "
+                          f"shape {space.x.shape}")
     return np.broadcast_to(full, space.x.shape)[space.unknown].copy()
 
 
@@ -119,19 +121,23 @@ def _checked_rhs(rhs: Rhs, space: _Space, t0: float, u0: np.ndarray) -> Rhs:
     x = space.x[space.unknown]
     trial = np.asarray(rhs(t0, x, u0, *space.derivatives(t0, u0)))
     if trial.shape != u0.shape:
-        raise ValueError(f"rhs returned shape {trial.shape}; it must return one value per grid point "
-                         f"it is given, shape {u0.shape}")
+        raise KanpdeError(f"rhs returned shape {trial.shape}; it must return one value per grid point "
+                          f"it is given, shape {u0.shape}")
     return rhs
 
 
 def _integrate(fun, y0, t_eval, pattern, method, rtol, atol) -> np.ndarray:
     """solve_ivp over t_eval; the states at t_eval: (len(y0), len(t_eval))."""
     if method not in METHODS:
-        raise ValueError(f"method {method!r} is not accepted; use one of {', '.join(METHODS)}")
+        raise KanpdeError(f"method {method!r} is not accepted; use one of {', '.join(METHODS)}")
     result = solve_ivp(fun, (t_eval[0], t_eval[-1]), y0, method=method, t_eval=t_eval,
                        rtol=rtol, atol=atol, jac_sparsity=pattern)
     if not result.success:
-        raise RuntimeError(f"solve_ivp ({method}) failed: {result.message}")
+        reached = f", last output time reached {result.t[-1]:g}" if len(result.t) else ""
+        raise KanpdeError(f"solve_ivp ({method}, rtol {rtol:g}, atol {atol:g}) failed on "
+                          f"[{t_eval[0]:g}, {t_eval[-1]:g}]{reached}: {result.message.rstrip('.')}; "
+                          "accepted: a problem whose solution stays finite over t_eval (check rhs, u0 "
+                          "and the boundary values)")
     log.debug("solve_ivp %s: %d right-hand side calls, %d LU factorisations", method, result.nfev, result.nlu)
     return result.y
 

@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 from scipy.interpolate import RegularGridInterpolator
 
+from kanpde.errors import KanpdeError
+
 
 @dataclass
 class GridSolution:
@@ -34,7 +36,8 @@ class GridSolution:
         self.values = np.asarray(self.values, dtype=np.float64)
         shape = tuple(len(a) for a in self.axes)
         if self.values.shape[:len(shape)] != shape or self.values.ndim > len(shape) + 1:
-            raise ValueError(f"values of shape {self.values.shape} do not match axes of lengths {shape}")
+            raise KanpdeError(f"values of shape {self.values.shape} do not match axes of lengths {shape}; "
+                              f"expected shape {shape}, or {shape + ('m',)} for m components")
 
     @property
     def components(self) -> int:

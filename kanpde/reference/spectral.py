@@ -27,6 +27,7 @@ from typing import Callable
 
 import numpy as np
 
+from kanpde.errors import KanpdeError
 from kanpde.reference.solution import GridSolution
 
 log = logging.getLogger(__name__)
@@ -48,25 +49,27 @@ def wavenumbers(n: int, length: float) -> np.ndarray:
 
 def _check_grid(n: int, length: float) -> None:
     if not (isinstance(n, (int, np.integer)) and n >= 4 and n % 2 == 0):
-        raise ValueError(f"n = {n!r} grid points: need an even integer >= 4")
+        raise KanpdeError(f"n = {n!r} grid points: need an even integer >= 4")
     if not (np.isfinite(length) and length > 0):
-        raise ValueError(f"period length = {length!r}: need a finite positive number")
+        raise KanpdeError(f"period length = {length!r}: need a finite positive number")
 
 
 def _step_counts(dt: float, save_times: np.ndarray) -> np.ndarray:
-    """Steps of size dt to each save time: (s,) int. ValueError unless whole numbers."""
+    """Steps of size dt to each save time: (s,) int. KanpdeError unless whole numbers."""
     if not (np.isfinite(dt) and dt > 0):
-        raise ValueError(f"dt = {dt!r}: need a finite positive time step")
+        raise KanpdeError(f"dt = {dt!r}: need a finite positive time step")
     if save_times.ndim != 1 or len(save_times) == 0 or not np.all(np.isfinite(save_times)):
-        raise ValueError(f"save_times of shape {save_times.shape}: need a non-empty finite 1-D array")
+        raise KanpdeError(f"save_times of shape {save_times.shape}: need a non-empty finite 1-D array")
     if save_times[0] < 0 or np.any(np.diff(save_times) <= 0):
-        raise ValueError("save_times must be non-negative and strictly increasing")
+        raise KanpdeError(f"save_times must be non-negative and strictly increasing; got first time "
+                          f"{save_times[0]:g} and {int(np.sum(np.diff(save_times) <= 0))} "
+                          "non-increasing steps")
     steps = save_times / dt
     counts = np.rint(steps).astype(np.int64)
     off = np.abs(steps - counts) > _STEP_SLACK * np.maximum(1.0, steps)
     if np.any(off):
-        raise ValueError(f"dt = {dt!r} does not divide save time {save_times[off][0]!r}: "
-                         "every save time must be a whole number of steps")
+        raise KanpdeError(f"dt = {dt!r} does not divide save time {save_times[off][0]:g}: "
+                          "every save time must be a whole number of steps")
     return counts
 
 
@@ -109,14 +112,14 @@ def etdrk4(u0: np.ndarray, length: float, symbol: Symbol, nonlinear: Nonlinear, 
     """
     u0 = np.asarray(u0, dtype=np.float64)
     if u0.ndim != 1:
-        raise ValueError(f"u0 of shape {u0.shape}: need a 1-D array of grid values")
+        raise KanpdeError(f"u0 of shape {u0.shape}: need a 1-D array of grid values")
     n = len(u0)
     _check_grid(n, length)
     counts = _step_counts(float(dt), np.asarray(save_times, dtype=np.float64))
     k = wavenumbers(n, length)
     hL = dt * np.asarray(symbol(k), dtype=np.complex128)
     if hL.shape != k.shape:
-        raise ValueError(f"symbol(k) has shape {hL.shape}: need one value per wavenumber, {k.shape}")
+        raise KanpdeError(f"symbol(k) has shape {hL.shape}: need one value per wavenumber, {k.shape}")
     keep = (3 * np.arange(len(k)) < n) if dealias else np.ones(len(k), dtype=bool)
     keep[-1] = False  # the Nyquist mode
     started = time.perf_counter()
@@ -124,8 +127,8 @@ def etdrk4(u0: np.ndarray, length: float, symbol: Symbol, nonlinear: Nonlinear, 
     log.debug("ETDRK4: n = %d, dt = %g, %d steps in %.2f s", n, dt, counts[-1],
               time.perf_counter() - started)
     if not np.all(np.isfinite(saved)):
-        raise ValueError(f"the solution became non-finite with dt = {dt!r}, n = {n}: "
-                         "reduce dt or increase n")
+        raise KanpdeError(f"the solution became non-finite with dt = {dt!r}, n = {n}: "
+                          "reduce dt or increase n")
     return saved
 
 
@@ -172,9 +175,9 @@ def project_initial(initial: Initial, left: float, length: float, n: int) -> np.
 def _save_times(t_end: float, times: int) -> np.ndarray:
     """``times`` equispaced save times from 0 to t_end: (times,)."""
     if not (isinstance(times, (int, np.integer)) and times >= 2):
-        raise ValueError(f"times = {times!r}: need an integer >= 2 (t = 0 and t_end at least)")
+        raise KanpdeError(f"times = {times!r}: need an integer >= 2 (t = 0 and t_end at least)")
     if not (np.isfinite(t_end) and t_end > 0):
-        raise ValueError(f"t_end = {t_end!r}: need a finite positive end time")
+        raise KanpdeError(f"t_end = {t_end!r}: need a finite positive end time")
     return np.linspace(0.0, t_end, times)
 
 

@@ -7,6 +7,7 @@ from scipy.integrate import quad
 from scipy.optimize import minimize_scalar
 from scipy.special import roots_hermite
 
+from kanpde.errors import KanpdeError
 from kanpde.reference.burgers import (
     CLASSIC_NU,
     ORDER,
@@ -144,7 +145,9 @@ def test_reference_grid_solution():
     (lambda: burgers_reference(nu=-1.0), "nu must be"),
     (lambda: burgers_reference(nx=1), "nx >= 2"),
     (lambda: burgers_reference(t_final=0.0), "t_final"),
+    (lambda: burgers_reference(nx=2.5), r"integer nx >= 2 .* got nx=2.5"),
+    (lambda: cole_hopf(np.zeros(2), np.array([0.5, np.nan])), r"1 of 2 outside, e.g. t = nan"),
 ])
 def test_bad_input_is_rejected(call, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(KanpdeError, match=message):
         call()

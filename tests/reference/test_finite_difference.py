@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from kanpde.errors import KanpdeError
 from kanpde.reference.finite_difference import ORDER, solve_elliptic
 
 PI = np.pi
@@ -143,28 +144,53 @@ AXIS = np.linspace(0.0, 1.0, 9)
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"f": np.zeros((8, 9))}, "f has shape"),
+    ({"f": np.zeros((8, 9))}, r"f has shape \(8, 9\); expected a scalar or shape \(9, 9\)"),
     ({"c": np.zeros(3)}, "c has shape"),
-    ({"inside": np.zeros((9, 9), dtype=bool)}, "no interior grid points"),
+    ({"inside": np.zeros((9, 9), dtype=bool)}, r"no interior grid points \(0 points of the 9x9 grid"),
     ({"inside": np.ones((9, 8), dtype=bool)}, "inside has shape"),
     ({"inside": np.ones((9, 9))}, "boolean"),
     ({"phi": lambda x, y: np.ones_like(x)}, "no interior grid points"),
-    ({"phi": lambda x, y: -np.ones_like(x), "inside": np.ones((9, 9), dtype=bool)}, "not both"),
-    ({"axes": (AXIS, AXIS**2)}, "not uniform"),
-    ({"axes": (AXIS, AXIS[:2])}, "at least 3 points"),
+    ({"phi": lambda x, y: -np.ones_like(x), "inside": np.ones((9, 9), dtype=bool)}, "got both phi and inside"),
+    ({"axes": (AXIS, AXIS**2)}, r"axes\[1\] is not uniform and increasing \(steps from 0.015625 to 0.234375\)"),
+    ({"axes": (AXIS, AXIS[:2])}, r"axes\[1\] has shape \(2,\); each axis must be 1-D with at least 3 points"),
     ({"axes": ()}, "axes is empty"),
 ])
 def test_bad_input_raises(kwargs, message):
     arguments = {"axes": (AXIS, AXIS), "f": 1.0, "g": 0.0, **kwargs}
     axes, f, g = arguments.pop("axes"), arguments.pop("f"), arguments.pop("g")
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(KanpdeError, match=message):
         solve_elliptic(axes, f, g, **arguments)
 
 
 def test_singular_operator_raises():
     """One unknown at h = 1/2 in 1-D: the row is 2/h^2 + c = 0 for c = -8."""
-    with pytest.raises(ValueError, match="singular"):
+    with pytest.raises(KanpdeError, match="singular on this grid at c = -8"):
         solve_elliptic((np.linspace(0.0, 1.0, 3),), 1.0, 0.0, c=-8.0)
+
+
+RESONANCE = 2 * PI**2  # the lowest Dirichlet eigenvalue of -Δ on the unit square, mode sin(pi x) sin(pi y)
+
+
+@pytest.mark.parametrize("n", [16, 64])
+def test_resonant_helmholtz_raises(n):
+    """-Δu - k^2 u = 1 with k^2 = 2 pi^2: no solution exists; the grid's nearest eigenvalue is
+    2 pi^2 - pi^4 h^2 / 6 + ..., so LU alone would return that mode scaled by ~6 / (pi^4 h^2)."""
+    axis = np.linspace(0.0, 1.0, n + 1)
+    with pytest.raises(KanpdeError, match=r"nearly singular at c = -19.73921 \(a resonance\): k\^2 = -c "
+                                          r"lies within .* of 19\.\d+, an eigenvalue of the discrete Laplacian"):
+        solve_elliptic((axis, axis), 1.0, 0.0, c=-RESONANCE)
+
+
+def test_near_resonant_helmholtz_second_order():
+    """k^2 = 2 pi^2 - 1, one unit below the resonance: still solved, still second order."""
+    c = -(RESONANCE - 1.0)
+
+    def solve(n):
+        axis = np.linspace(0.0, 1.0, n + 1)
+        return solve_elliptic((axis, axis), lambda x, y: poisson_source(x, y) + c * poisson_exact(x, y),
+                              poisson_exact, c=c)
+
+    assert_second_order([16, 32, 64, 128], 1.0, solve, poisson_exact)
 
 
 def test_one_dimensional_exact_for_quadratics():

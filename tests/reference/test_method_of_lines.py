@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
+from kanpde.errors import KanpdeError
 from kanpde.reference.method_of_lines import ORDER, richardson, solve_first_order, solve_second_order
 
 PI = np.pi
@@ -133,16 +134,17 @@ def heat(t, x, u, u_x, u_xx):
     ({"boundary": ("a", "b")}, "Dirichlet pair"),
     ({"rhs": lambda t, x, u, u_x, u_xx: 0.0}, "rhs returned shape"),
     ({"method": "RK45"}, "method 'RK45' is not accepted"),
+    ({"x": X[[0, 1, 2, 4]]}, r"steps from 0.125 to 0.25"),
 ])
 def test_bad_input_raises(kwargs, message):
     arguments = {"rhs": heat, "x": X, "t_eval": T, "u0": np.sin(PI * X), "boundary": (0.0, 0.0), **kwargs}
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(KanpdeError, match=message):
         solve_first_order(arguments.pop("rhs"), arguments.pop("x"), arguments.pop("t_eval"),
                           arguments.pop("u0"), **arguments)
 
 
 def test_bad_second_order_velocity_raises():
-    with pytest.raises(ValueError, match="v0 has shape"):
+    with pytest.raises(KanpdeError, match=r"v0 has shape \(3,\); expected a number or the grid shape \(9,\)"):
         solve_second_order(heat, X, T, np.sin(PI * X), np.zeros(3), boundary=(0.0, 0.0))
 
 
