@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from kanpde import (KAN, Dirichlet, Interval, KanpdeError, KANConfig, Problem, SamplerConfig, Stage,
+from kanpde import (KAN, Dirichlet, Interval, KanpdeError, KANConfig, PointWeighting, Problem, SamplerConfig, Stage,
                     load_problem, solve)
 from kanpde.constraints import hard_dirichlet
 from kanpde.training.losses import loss_terms, term_weights, total_loss
@@ -156,3 +156,16 @@ def test_unknowns_must_be_parameters_with_a_positive_guess():
         Problem(name="p", domain=domain, residual=lambda u, x, p: u.value, params={"a": 1.0}, unknowns={"k": 1.0})
     with pytest.raises(KanpdeError, match="positive initial guess"):
         Problem(name="p", domain=domain, residual=lambda u, x, p: u.value, params={"a": 1.0}, unknowns={"a": 0.0})
+
+
+def test_point_weights_shape_adam_stages_and_lbfgs_minimises_the_plain_loss():
+    problem = load_problem("diffusion1d")
+    weighting = PointWeighting(causal=5.0, bins=4, attention=0.5, decay=0.5)
+    model = small_kan(problem)
+    plain = batch_loss(problem, model, seed=0)
+    weighted = solve(problem, small_kan(problem), [Stage(1, "adam", 1e-12)], sampler=SAMPLER,
+                     point_weighting=weighting, log_every=1)
+    assert weighted.history[0]["loss"] != pytest.approx(plain, rel=1e-3)  # reweighted
+    lbfgs = solve(problem, model, [Stage(1, "lbfgs", 1.0)], sampler=SAMPLER, point_weighting=weighting,
+                  log_every=1)
+    assert lbfgs.history[0]["loss"] == pytest.approx(plain, rel=1e-12)

@@ -12,6 +12,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from kanpde.analysis import evaluate, write_run
+from kanpde.analysis.metrics import StageErrors
 from kanpde.app.build import build, device_description
 from kanpde.app.memory import keep_freed_memory
 from kanpde.app.schema import register
@@ -31,7 +32,8 @@ def run(cfg: DictConfig, run_dir: Path) -> TrainResult:
     job = build(cfg)
     # before training: a reference that cannot be computed stops the run with nothing lost
     reference = reference_solution(job.problem, REFERENCE_CACHE)
-    callbacks = [LogStages(), *([ProgressBar()] if cfg.progress else [])]
+    errors = StageErrors(job.problem, job.model, reference, job.eval_points)
+    callbacks = [LogStages(), errors, *([ProgressBar()] if cfg.progress else [])]
     result = solve(job.problem, job.model, job.curriculum, sampler=job.sampler, weights=job.weights,
                    point_weighting=job.point_weighting, seed=job.seed, log_every=job.log_every,
                    callbacks=callbacks)
@@ -39,6 +41,8 @@ def run(cfg: DictConfig, run_dir: Path) -> TrainResult:
         result.metrics = evaluate(job.problem, job.model, job.eval_points, reference=reference)
     except Exception:  # the trained model is worth more than its metrics: write it anyway
         log.exception("evaluation failed; writing the run without its error metrics")
+    if errors.errors:
+        result.metrics["stage_rel_l2"] = errors.errors
     for name, value in result.metrics.items():
         log.info("%s: %s", name, f"{value:.3e}" if isinstance(value, float) else value)
     device = next(job.model.parameters()).device

@@ -153,13 +153,17 @@ def _run_stage(problem, model, stage, index, optimizer, batch, sampler, generato
     start, first = time.perf_counter(), None
     latest: dict[str, torch.Tensor] = {}
 
+    lbfgs = isinstance(optimizer, RescaledLBFGS)
+    # point weights change from step to step; L-BFGS's curvature pairs need one fixed
+    # objective, so its stages minimise the plain mean square residual
+    reduction = None if lbfgs else run.reduction
+
     def objective() -> torch.Tensor:
-        terms = loss_terms(problem, model, batch, run.requests, run.reduction)
+        terms = loss_terms(problem, model, batch, run.requests, reduction)
         if not latest:  # keep the terms of the step's first evaluation, the logged one
             latest.update(terms)
         return total_loss(terms, weights)
 
-    lbfgs = isinstance(optimizer, RescaledLBFGS)
     previous, slow_steps, steps_run = math.inf, 0, 0
     for stage_step in range(1, stage.steps + 1):
         if stage.resample_every and stage_step > 1 and (stage_step - 1) % stage.resample_every == 0:
@@ -169,8 +173,8 @@ def _run_stage(problem, model, stage, index, optimizer, batch, sampler, generato
         # L-BFGS reads its loss every step anyway: keep each step's model, to log the last one
         before = copy.deepcopy(model.state_dict()) if log_now or lbfgs else None
         latest.clear()
-        if run.reduction is not None:
-            run.reduction.new_step()
+        if reduction is not None:
+            reduction.new_step()
         if lbfgs:
             loss = optimizer.step(objective)
         else:

@@ -1,7 +1,9 @@
 """Weights of the residual's points within the residual term.
 
 Two switchable schemes, both refreshed once per optimizer step from that step's first
-residual (detached), so that an L-BFGS step's line search sees one fixed objective:
+residual (detached). They act in Adam stages; L-BFGS stages minimise the plain mean
+(their curvature pairs need one fixed objective, and a step-to-step reweighting lets
+L-BFGS lower the weighted loss by neglecting late times):
 
 - **causal** weighting in time (Wang, Sankaran & Perdikaris 2024): the time range is cut
   into ``bins`` slabs with mean square residuals L_1..L_M; slab k is weighted by
