@@ -31,3 +31,14 @@ def test_config_reaches_its_target(override):
                    point_weighting=job.point_weighting, seed=job.seed)
     assert result.ok, result.message
     assert evaluate(job.problem, job.model, reference=reference)["rel_l2"] <= TARGETS[override]
+
+
+@pytest.mark.slow
+def test_burgers_viscosity_is_recovered_within_one_percent():
+    register()
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base=None):
+        job = build(compose(config_name="config", overrides=["+experiment=burgers_inverse", "device=cpu"]))
+    result = solve(job.problem, job.model, job.curriculum, sampler=job.sampler, weights=job.weights,
+                   point_weighting=job.point_weighting, seed=job.seed)
+    assert result.ok, result.message
+    assert abs(job.problem.recovered()["nu"] / dict(job.problem.params)["nu"] - 1) <= 0.01
