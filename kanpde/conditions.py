@@ -27,7 +27,7 @@ class Points:
     normal: torch.Tensor | None = None
 
 
-def _evaluate(value: Value, x: Coords, p) -> torch.Tensor:
+def condition_values(value: Value, x: Coords, p) -> torch.Tensor:
     """A constant or callable condition value at the points: (N,)."""
     out = value(x, p) if callable(value) else value
     out = torch.as_tensor(out, dtype=x.tensor.dtype, device=x.tensor.device)
@@ -88,7 +88,7 @@ class Dirichlet(Condition):
     value: Value = 0.0
 
     def residual(self, u, x, points, p):
-        return (self._u(u).value - _evaluate(self.value, x, p))[:, None]
+        return (self._u(u).value - condition_values(self.value, x, p))[:, None]
 
 
 def _normal_derivative(u: Field, normal: torch.Tensor) -> torch.Tensor:
@@ -103,7 +103,7 @@ class Neumann(Condition):
     value: Value = 0.0
 
     def residual(self, u, x, points, p):
-        return (_normal_derivative(self._u(u), points.normal) - _evaluate(self.value, x, p))[:, None]
+        return (_normal_derivative(self._u(u), points.normal) - condition_values(self.value, x, p))[:, None]
 
 
 @dataclass
@@ -117,7 +117,7 @@ class Robin(Condition):
     def residual(self, u, x, points, p):
         v = self._u(u)
         lhs = self.alpha * v.value + self.beta * _normal_derivative(v, points.normal)
-        return (lhs - _evaluate(self.value, x, p))[:, None]
+        return (lhs - condition_values(self.value, x, p))[:, None]
 
 
 @dataclass
@@ -190,7 +190,7 @@ class Initial(Condition):
         v = self._u(u)
         time = x.names[-1]
         lhs = v.d(*[time] * self.derivative)
-        return (lhs - _evaluate(self.value, x, p))[:, None]
+        return (lhs - condition_values(self.value, x, p))[:, None]
 
 
 @dataclass

@@ -22,7 +22,7 @@ from dataclasses import replace
 
 import torch
 
-from kanpde.conditions import Dirichlet, Initial, Periodic
+from kanpde.conditions import Dirichlet, Initial, Periodic, condition_values
 from kanpde.errors import KanpdeError
 from kanpde.geometry import Disk, SpaceTime
 from kanpde.problem import Problem
@@ -95,9 +95,7 @@ def hard_initial(problem: Problem, check_points: int = 64) -> Problem:
         """g(x): (N, m), 0 for components without an initial value."""
         columns = [torch.zeros(len(x), dtype=x.dtype, device=x.device)] * len(problem.components)
         for i, condition in index.items():
-            value = condition.value
-            values = value(problem.coords(x), problem.params) if callable(value) else value
-            columns[i] = torch.as_tensor(values, dtype=x.dtype, device=x.device).expand(len(x)).reshape(len(x))
+            columns[i] = condition_values(condition.value, problem.coords(x), problem.params)
         return torch.stack(columns, dim=1)
 
     def transform(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -123,9 +121,10 @@ def _check_compatible(problem: Problem, inner, initial_values, n: int) -> None:
     shift, scale = inner(x)
     pinned = scale.abs() < 1e-12
     gap = (shift - initial_values(x)).abs()[pinned]
-    if gap.numel() and float(gap.max()) > 1e-8:
+    largest = float(gap.max()) if gap.numel() else 0.0
+    if largest > 1e-8:
         raise KanpdeError(f"problem {problem.name!r}: the initial value differs from the hard "
-                          f"Dirichlet value on the boundary at t0 by up to {float(gap.max()):.3g}; "
+                          f"Dirichlet value on the boundary at t0 by up to {largest:.3g}; "
                           "impose one of them softly (in the loss)")
 
 
