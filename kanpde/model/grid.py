@@ -55,12 +55,12 @@ def update_grid(model: KAN, x: Tensor, eps: float | None = None) -> None:
             "samples with repeated values; use a small value such as 0.02"
         )
     h = model.mapped_inputs(x)
-    for layer in model.layers:
+    for index, layer in enumerate(model.layers):
         new_knots = _sample_knots(layer, h, eps)  # (in, G+2k+1)
         op = _refit_operator(layer, new_knots)  # (in, G+k, G+k)
         layer.coef.copy_(_apply(op, layer.coef))
         layer.knots.copy_(new_knots)
-        h = layer(h)
+        h = model.nodes(index, layer(h))
 
 
 @torch.no_grad()

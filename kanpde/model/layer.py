@@ -3,6 +3,10 @@
 Edge ``i -> j`` carries
 ``phi_ij(x) = w_base[i,j] * silu(x) + w_spline[i,j] * sum_m coef[i,m,j] B_m(x)``.
 
+An edge can be switched off (``mask``, after pruning or once it is fixed to a closed form)
+and a layer can carry edges fixed to closed forms ``c f(a x + b) + d`` (``fixed``, see
+kanpde.model.fixed), whose outputs are added to the spline edges'.
+
 Beyond its grid range ``[lower_i, upper_i]`` the spline part continues the polynomial of
 its end interval. The edge function is then smooth everywhere, so the PDE residual (built
 from its derivatives) is a smooth function of the parameters even when a hidden
@@ -32,7 +36,7 @@ class KANLayer(nn.Module):
     """KAN layer ``(N, in) -> (N, out)``, evaluated as one matmul over all edges.
 
     Parameters: ``coef: (in, G+k, out)``, ``w_base: (in, out)``, ``w_spline: (in, out)``;
-    buffer ``knots: (in, G+2k+1)``.
+    buffers ``knots: (in, G+2k+1)`` and ``mask: (in, out)`` (1: the spline edge is active).
 
     Init (reproducible through ``generator``): ``w_base ~ U(-1/sqrt(in), 1/sqrt(in))``
     (the silu path starts like a default linear layer), ``w_spline = 1`` and
@@ -77,6 +81,8 @@ class KANLayer(nn.Module):
         self.w_base = nn.Parameter((2.0 * u - 1.0) * bound)  # (in, out)
         self.w_spline = nn.Parameter(torch.ones(in_dim, out_dim, dtype=dtype, device=device))  # (in, out)
         self.coef = nn.Parameter(noise_scale * bound * z)  # (in, G+k, out)
+        self.register_buffer("mask", torch.ones(in_dim, out_dim, dtype=dtype, device=device))
+        self.fixed: nn.Module | None = None  # closed-form edges (kanpde.model.fixed.FixedEdges)
 
     @property
     def order(self) -> int:
@@ -105,8 +111,45 @@ class KANLayer(nn.Module):
         """x: (N, in) -> (N, out)."""
         n = x.shape[0]
         basis = self.basis_values(x).reshape(n, -1)  # (N, in*(G+k))
-        weights = (self.coef * self.w_spline[:, None, :]).reshape(-1, self.out_dim)  # (in*(G+k), out)
-        return F.silu(x) @ self.w_base + basis @ weights
+        w_base, table = self.active_weights()
+        out = F.silu(x) @ w_base + basis @ table.reshape(-1, self.out_dim)
+        return out if self.fixed is None else out + self.fixed(x)
+
+    def active_weights(self) -> tuple[Tensor, Tensor]:
+        """The silu weights (in, out) and the spline table ``coef * w_spline`` (in, G+k, out)
+        of the active edges (masked edges contribute zero)."""
+        return self.w_base * self.mask, self.coef * (self.w_spline * self.mask)[:, None, :]
+
+    def edge_scales(self, x: Tensor) -> Tensor:
+        """Root mean square of every active spline edge's output over the samples
+        x: (N, in) -> (in, out). Differentiable; see :meth:`edge_moments`."""
+        return self.edge_moments(x)[1].clamp_min(0.0).add(1e-30).sqrt()
+
+    def edge_moments(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Mean and mean square of every active spline edge's output over the samples
+        x: (N, in) -> two (in, out), from batch statistics: with the features
+        ``F_i = [silu(x_i), B_1(x_i), ..., B_{G+k}(x_i)]``, their mean ``f_i`` and Gram
+        matrix ``M_i = mean_n F_i F_i^T: (in, G+k+1, G+k+1)``, edge i -> j has mean
+        ``f_i . w_ij`` and mean square ``w_ij^T M_i w_ij``; no (N, in, out) tensor is formed."""
+        features = torch.cat([F.silu(x)[..., None], self.basis_values(x)], dim=2)  # (N, in, G+k+1)
+        gram = torch.einsum("nik,nil->ikl", features, features) / x.shape[0]
+        w_base, table = self.active_weights()
+        weights = torch.cat([w_base[:, None, :], table], dim=1)  # (in, G+k+1, out)
+        mean = torch.einsum("ik,iko->io", features.mean(dim=0), weights)
+        return mean, torch.einsum("iko,ikl,ilo->io", weights, gram, weights)
+
+    def add_constant(self, source: int, target: int, value: float) -> None:
+        """Add ``value`` to spline edge ``source -> target`` (the B-splines and their
+        continued end pieces sum to one, so shifting every coefficient shifts the edge)."""
+        with torch.no_grad():
+            self.coef[source, :, target] += value / self.w_spline[source, target]
+
+    def edge_function(self, x: Tensor) -> Tensor:
+        """Every spline edge's own output at its input's samples, masked ones included:
+        x: (S, in) -> (S, in, out). Materialises the edges; meant for inspection."""
+        basis = self.basis_values(x)  # (S, in, G+k)
+        spline = torch.einsum("sim,imo->sio", basis, self.coef * self.w_spline[:, None, :])
+        return F.silu(x)[..., None] * self.w_base + spline
 
     def jet(self, h: Jet) -> Jet:
         """Push a jet of the layer's input, channels (C, N, in), to its output (C, N, out).
@@ -122,10 +165,15 @@ class KANLayer(nn.Module):
         else the torch operations with the product chosen by G.
         """
         if self.runs_fused(h):
-            table = self.coef * self.w_spline[:, None, :]  # (in, G+k, out)
-            return h.with_data(fused.layer_jet(h.data, self.knots, self._taylor(), table, self.w_base, h.request))
+            w_base, table = self.active_weights()
+            out = h.with_data(fused.layer_jet(h.data, self.knots, self._taylor(), table, w_base, h.request))
+            return self.with_fixed(h, out)
         first, spline, base = self.jet_features(h)
         return self.jet_combine(h, first, spline, base)
+
+    def with_fixed(self, h: Jet, out: Jet) -> Jet:
+        """Add the closed-form edges' jet (input jet ``h``) to the spline edges' ``out``."""
+        return out if self.fixed is None else out.with_data(out.data + self.fixed.jet(h))
 
     def runs_fused(self, h: Jet) -> bool:
         """Whether :meth:`jet` takes the fused CPU kernel for this jet."""
@@ -152,9 +200,9 @@ class KANLayer(nn.Module):
 
     def jet_combine(self, h: Jet, first: Tensor, spline: Tensor, base: Tensor) -> Jet:
         """The parameter-dependent half of :meth:`jet`: features against the weights."""
-        table = self.coef * self.w_spline[:, None, :]  # (in, G+k, out)
+        w_base, table = self.active_weights()
         product = "auto" if self.product == "fused" else self.product
-        return h.with_data(base @ self.w_base + spline_product(spline, first, table, product))
+        return self.with_fixed(h, h.with_data(base @ w_base + spline_product(spline, first, table, product)))
 
     def _taylor(self) -> Tensor:
         """Per-interval polynomial table of the basis and its first two derivatives,

@@ -63,8 +63,11 @@ class KAN(nn.Module):
     Inputs are mapped affinely from ``input_bounds`` (d, 2) onto ``config.grid_range``
     before the first layer. ``periodic``: indices of inputs in which the network is exactly
     periodic over their bounds (each becomes a cos and a sin feature, see model.features;
-    the first layer then has one more input per periodic one). Parameter names:
-    ``layers.{l}.coef``, ``layers.{l}.w_base``, ``layers.{l}.w_spline``.
+    the first layer then has one more input per periodic one). ``mult[l]``: multiplication
+    nodes of hidden layer l (as in KAN 2.0), after its ``widths[l + 1]`` sum nodes; each
+    multiplies two outputs of the layer before it, so products of functions (separable
+    solutions) are exactly representable. Parameter names: ``layers.{l}.coef``,
+    ``layers.{l}.w_base``, ``layers.{l}.w_spline``.
     """
 
     def __init__(
@@ -73,27 +76,33 @@ class KAN(nn.Module):
         input_bounds,
         config: KANConfig = KANConfig(),
         *,
+        mult: Sequence[int] = (),
         periodic: Sequence[int] = (),
         generator: torch.Generator | None = None,
         dtype: torch.dtype | None = None,
         device: torch.device | str | None = None,
     ):
         super().__init__()
-        self.features, bounds, widths = _input_features(input_bounds, _check_widths(widths), periodic)
+        self.mult = _check_mult(mult, widths)
+        self.features, bounds, widths = _input_features(input_bounds, _check_widths(widths, allow_empty=True),
+                                                        periodic)
         self.config = config
         self.input_map = InputMap(bounds, config.grid_range, dtype, device)
+        nodes = [w + m for w, m in zip(widths, (0, *self.mult, 0))]  # inputs of each layer
+        outputs = [w + 2 * m for w, m in zip(widths[1:], (*self.mult, 0))]  # two per product
         self.layers = nn.ModuleList(
             KANLayer(
                 w_in, w_out, config.grid_size, config.order, config.grid_range,
                 noise_scale=config.noise_scale, generator=generator, dtype=dtype, device=device,
             )
-            for w_in, w_out in zip(widths[:-1], widths[1:])
+            for w_in, w_out in zip(nodes[:-1], outputs)
         )
         self._feature_memo = PointCache(4)  # see _input_features
 
     @property
     def widths(self) -> list[int]:
-        return [self.layers[0].in_dim] + [layer.out_dim for layer in self.layers]
+        """Nodes per layer: inputs, hidden nodes (sums and products), outputs."""
+        return [layer.in_dim for layer in self.layers] + [self.layers[-1].out_dim]
 
     @property
     def grid_size(self) -> int:
@@ -102,9 +111,22 @@ class KAN(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """x: (N, d) -> (N, m)."""
         h = self.mapped_inputs(x)
-        for layer in self.layers:
-            h = layer(h)
+        for index, layer in enumerate(self.layers):
+            h = self.nodes(index, layer(h))
         return h
+
+    def nodes(self, index: int, out: Tensor | Jet) -> Tensor | Jet:
+        """Layer ``index``'s outputs (N, w + 2m) (or their jet) -> its nodes (N, w + m):
+        the sums pass, each product node multiplies two consecutive outputs after them."""
+        m = self.mult[index] if index < len(self.mult) else 0
+        if not m:
+            return out
+        if isinstance(out, Jet):
+            w = out.data.shape[-1] - 2 * m
+            products = out.with_data(out.data[..., w::2]) * out.with_data(out.data[..., w + 1::2])
+            return out.with_data(torch.cat([out.data[..., :w], products.data], dim=-1))
+        w = out.shape[-1] - 2 * m
+        return torch.cat([out[..., :w], out[..., w::2] * out[..., w + 1::2]], dim=-1)
 
     def mapped_inputs(self, x: Tensor) -> Tensor:
         """What the first layer sees: x (N, d) through the features and onto the grid range."""
@@ -123,8 +145,9 @@ class KAN(nn.Module):
             h = first_layer.jet(h)
         else:
             h = first_layer.jet_combine(h, *self._input_features(x, h, request))
-        for layer in rest:
-            h = layer.jet(h)
+        h = self.nodes(0, h)
+        for index, layer in enumerate(rest, start=1):
+            h = self.nodes(index, layer.jet(h))
         return h
 
     def _input_features(self, x: Tensor, h: Jet, request: JetRequest) -> tuple[Tensor, Tensor, Tensor]:
@@ -141,9 +164,9 @@ class KAN(nn.Module):
     def layer_inputs(self, x: Tensor) -> list[Tensor]:
         """The input of every layer on ``x`` (layer 0's after normalisation): [(N, w_l)]."""
         inputs, h = [], self.mapped_inputs(x)
-        for layer in self.layers:
+        for index, layer in enumerate(self.layers):
             inputs.append(h)
-            h = layer(h)
+            h = self.nodes(index, layer(h))
         return inputs
 
 
@@ -205,11 +228,28 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def _check_widths(widths: Sequence[int]) -> list[int]:
+def _check_widths(widths: Sequence[int], allow_empty: bool = False) -> list[int]:
+    """Layer widths, all >= 1 (hidden ones >= 0 with ``allow_empty``: product nodes only)."""
     widths = [int(w) for w in widths]
-    if len(widths) < 2 or min(widths) < 1:
+    low = 0 if allow_empty else 1
+    if len(widths) < 2 or min(widths[0], widths[-1]) < 1 or min(widths) < low:
         raise KanpdeError(f"widths must list at least input and output sizes, all >= 1; got {widths}")
     return widths
+
+
+def _check_mult(mult: Sequence[int], widths: Sequence[int]) -> tuple[int, ...]:
+    """Product nodes per hidden layer, padded with zeros: (len(widths) - 2,)."""
+    hidden = len(widths) - 2
+    mult = tuple(int(m) for m in mult)
+    if len(mult) > hidden or any(m < 0 for m in mult):
+        raise KanpdeError(f"mult gives the product nodes of each hidden layer (>= 0, at most {hidden} "
+                          f"entries for widths {list(widths)}); got {list(mult)}")
+    mult = mult + (0,) * (hidden - len(mult))
+    empty = [l + 1 for l, (w, m) in enumerate(zip(widths[1:-1], mult)) if w + m < 1]
+    if empty:
+        raise KanpdeError(f"hidden layers {empty} have no nodes: give each hidden layer a width >= 1 "
+                          "or product nodes (mult)")
+    return mult
 
 
 def _input_features(input_bounds, widths: list[int], periodic: Sequence[int]):

@@ -1,16 +1,8 @@
-"""Model tests use tiny tensors: run them on one intra-op thread (restored afterwards).
-
-On a small, busy CPU, torch's thread pool spinning on tiny batched LAPACK calls made these
-tests several times slower than single-threaded.
-"""
+"""Model tests use tiny tensors: run them on one intra-op thread (see tests/conftest.py)."""
 
 import pytest
-import torch
 
 
 @pytest.fixture(autouse=True)
-def _single_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_thread(single_thread):
     yield
-    torch.set_num_threads(before)

@@ -1,0 +1,92 @@
+"""Edges of a KAN layer fixed to closed forms: ``phi(x) = c f(a x + b) + d``.
+
+A fixed edge keeps four trainable scalars (a, b, c, d), so the formula read off a network
+can be re-trained with the same loss that trained the splines. The function ``f`` is any
+object with a ``name`` and ``derivatives(u, order) -> [f(u), f'(u), f''(u)][:order + 1]``
+(elementwise; e.g. kanpde.symbolic.library.LibraryFunction): the model needs nothing else.
+
+Edges are grouped by function, so a layer with E fixed edges costs one elementwise
+evaluation per distinct function, not one per edge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from kanpde.errors import KanpdeError
+from kanpde.jet import Jet
+
+
+@dataclass(frozen=True)
+class FixedEdge:
+    """Edge ``source -> target`` fixed to ``c function(a x + b) + d``."""
+
+    source: int
+    target: int
+    function: object
+    a: float = 1.0
+    b: float = 0.0
+    c: float = 1.0
+    d: float = 0.0
+
+
+class FixedEdges(nn.Module):
+    """The fixed edges of one layer ``(N, in) -> (N, out)``; parameters ``a, b, c, d: (E,)``."""
+
+    def __init__(self, in_dim: int, out_dim: int, edges: Sequence[FixedEdge], *, dtype=None, device=None):
+        super().__init__()
+        bad = [(e.source, e.target) for e in edges if not (0 <= e.source < in_dim and 0 <= e.target < out_dim)]
+        if bad or not edges:
+            raise KanpdeError(f"fixed edges must be a non-empty list of source -> target pairs within "
+                              f"{in_dim} inputs and {out_dim} outputs; got {bad or 'none'}")
+        self.in_dim, self.out_dim = in_dim, out_dim
+        self.edges = tuple(edges)
+        dtype = dtype or torch.get_default_dtype()
+
+        def column(name: str) -> nn.Parameter:
+            return nn.Parameter(torch.tensor([getattr(e, name) for e in edges], dtype=dtype, device=device))
+
+        self.a, self.b, self.c, self.d = column("a"), column("b"), column("c"), column("d")
+        self.register_buffer("source", torch.tensor([e.source for e in edges], device=device), persistent=False)
+        self.register_buffer("target", torch.tensor([e.target for e in edges], device=device), persistent=False)
+        groups: dict[str, list[int]] = {}
+        for index, edge in enumerate(edges):
+            groups.setdefault(edge.function.name, []).append(index)
+        self.functions = {name: next(e.function for e in edges if e.function.name == name) for name in groups}
+        self.groups = {name: torch.tensor(index, device=device) for name, index in groups.items()}
+
+    def current(self) -> list[FixedEdge]:
+        """The edges with their current (trained) constants."""
+        values = torch.stack([self.a, self.b, self.c, self.d]).detach().cpu().tolist()
+        return [FixedEdge(e.source, e.target, e.function, *(v[i] for v in values)) for i, e in enumerate(self.edges)]
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x: (N, in) -> (N, out), the sum of the fixed edges into each output."""
+        out = x.new_zeros(x.shape[0], self.out_dim)
+        for name, index in self.groups.items():
+            index = index.to(x.device)
+            u = x[:, self.source[index]] * self.a[index] + self.b[index]  # (N, E_f)
+            values = self.c[index] * self.functions[name].derivatives(u, 0)[0] + self.d[index]
+            out = out.index_add(1, self.target[index], values)
+        return out
+
+    def jet(self, h: Jet) -> Tensor:
+        """Channels (C, N, in) of the layer input -> the fixed edges' channels (C, N, out)."""
+        data = h.data
+        out = data.new_zeros(*data.shape[:2], self.out_dim)
+        for name, index in self.groups.items():
+            index = index.to(data.device)
+            inner = data[..., self.source[index]] * self.a[index]  # (C, N, E_f): a x and its derivatives
+            inner = torch.cat([inner[:1] + self.b[index], inner[1:]])
+            u = h.with_data(inner)
+            channels = u.compose(*self.functions[name].derivatives(u.value, h.request.order)) * self.c[index]
+            channels = torch.cat([channels[:1] + self.d[index], channels[1:]])
+            out = out.index_add(2, self.target[index], channels)
+        return out
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{e.source}->{e.target}: {e.function.name}" for e in self.edges)
