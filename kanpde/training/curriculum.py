@@ -18,7 +18,9 @@ class Stage:
     at the start (None: keep); update_grid: adapt the knots to the interior points at the
     start; resample_every: draw new points every N steps (0: keep the stage's points);
     stall_rtol: an L-BFGS stage ends once two steps in a row each lowered the loss by less
-    than this fraction (it has stalled, and further steps only cost time); 0: run all steps."""
+    than this fraction (it has stalled, and further steps only cost time); 0: run all steps.
+    sparsify: weight of the sparsity regulariser (L1 + ``entropy`` x entropy of the KAN's
+    edge scales, see training.losses.sparsity) added to the loss; 0: off."""
 
     steps: int
     optimizer: str = "adam"
@@ -27,12 +29,15 @@ class Stage:
     update_grid: bool = False
     resample_every: int = 0
     stall_rtol: float = 1e-8
+    sparsify: float = 0.0
+    entropy: float = 2.0
 
     def __post_init__(self):
         if self.optimizer not in OPTIMIZERS:
             raise KanpdeError(f"unknown optimizer {self.optimizer!r}; accepted: {', '.join(OPTIMIZERS)}")
-        if self.steps < 0 or self.resample_every < 0 or self.lr <= 0 or self.stall_rtol < 0:
-            raise KanpdeError(f"stage {self}: steps, resample_every and stall_rtol must be >= 0 and lr > 0")
+        if min(self.steps, self.resample_every, self.stall_rtol, self.sparsify, self.entropy) < 0 or self.lr <= 0:
+            raise KanpdeError(f"stage {self}: steps, resample_every, stall_rtol, sparsify and entropy "
+                              "must be >= 0 and lr > 0")
         if self.grid is not None and self.grid < 1:
             raise KanpdeError(f"stage grid size must be a positive integer; got {self.grid}")
 

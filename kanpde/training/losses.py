@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # the sampler uses this module (adaptive points follow the re
     from kanpde.training.sampler import Batch
 
 RESIDUAL = "residual"
+SPARSITY = "sparsity"
 
 
 Requests = dict[str, JetRequest | None]
@@ -135,3 +136,16 @@ def term_weights(problem: Problem, overrides: Mapping[str, float] | None = None)
 
 def total_loss(terms: Mapping[str, torch.Tensor], weights: Mapping[str, float]) -> torch.Tensor:
     return sum(weights[name] * value for name, value in terms.items())
+
+
+def sparsity(model: nn.Module, x: torch.Tensor, entropy: float = 2.0) -> torch.Tensor:
+    """The KAN paper's sparsity regulariser at points x: (N, d): over every layer, the L1
+    norm of the edge scales ``s_ij`` (each edge's RMS output, ``KANLayer.edge_scales``)
+    plus ``entropy`` times the entropy of each input node's share ``s_ij / sum_j s_ij``
+    (low when a node feeds few edges). Scalar tensor."""
+    total = x.new_zeros(())
+    for layer, h in zip(model.layers, model.layer_inputs(x)):
+        scales = layer.edge_scales(h)  # (in, out)
+        share = scales / scales.sum(dim=1, keepdim=True)
+        total = total + scales.sum() - entropy * (share * share.log()).sum()
+    return total

@@ -17,16 +17,20 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import nn
 
+from kanpde.errors import KanpdeError
 from kanpde.geometry import SpaceTime
 from kanpde.model import KAN, extend_grid, update_grid
 from kanpde.problem import Problem
 from kanpde.result import StageSummary, TrainResult
 from kanpde.training.callbacks import Callback
 from kanpde.training.curriculum import Stage
-from kanpde.training.losses import evaluate_residual, loss_terms, term_weights, total_loss
+from kanpde.training.losses import SPARSITY, evaluate_residual, loss_terms, sparsity, term_weights, total_loss
 from kanpde.training.optim import RescaledLBFGS, adam_state_by_name, load_adam_state, make_optimizer
 from kanpde.training.sampler import SamplerConfig, sample_batch
 from kanpde.training.weighting import PointWeighting, ResidualReduction
+
+
+ROUNDING_LEVEL = 1e-20  # an L-BFGS stage ends once its loss is this fraction of its first
 
 
 class _NonFinite(Exception):
@@ -87,6 +91,9 @@ def solve(problem: Problem, model: nn.Module, curriculum: Sequence[Stage], *,
     """
     sampler = sampler or SamplerConfig()
     weights = term_weights(problem, weights)
+    if any(stage.sparsify for stage in curriculum) and not isinstance(model, KAN):
+        raise KanpdeError("a stage asks for sparsify, which acts on a KAN's edges; "
+                          f"the model is a {type(model).__name__}")
     reduction = None
     if point_weighting is not None and point_weighting.active:
         time_bounds = problem.domain.t_bounds if isinstance(problem.domain, SpaceTime) else None
@@ -157,14 +164,17 @@ def _run_stage(problem, model, stage, index, optimizer, batch, sampler, generato
     # point weights change from step to step; L-BFGS's curvature pairs need one fixed
     # objective, so its stages minimise the plain mean square residual
     reduction = None if lbfgs else run.reduction
+    weights = {**weights, SPARSITY: stage.sparsify}
 
     def objective() -> torch.Tensor:
         terms = loss_terms(problem, model, batch, run.requests, reduction)
+        if stage.sparsify:
+            terms[SPARSITY] = sparsity(model, batch.interior, stage.entropy)
         if not latest:  # keep the terms of the step's first evaluation, the logged one
             latest.update(terms)
         return total_loss(terms, weights)
 
-    previous, slow_steps, steps_run = math.inf, 0, 0
+    previous, slow_steps, steps_run, start_loss, converged = math.inf, 0, 0, None, False
     for stage_step in range(1, stage.steps + 1):
         if stage.resample_every and stage_step > 1 and (stage_step - 1) % stage.resample_every == 0:
             batch = sample_batch(problem, sampler, generator, batch.interior.dtype, batch.interior.device,
@@ -184,15 +194,22 @@ def _run_stage(problem, model, stage, index, optimizer, batch, sampler, generato
             optimizer.step()
         run.step += 1
         steps_run = stage_step
-        if lbfgs and stage.stall_rtol:
-            value = float(loss)
-            slow_steps = slow_steps + 1 if previous - value < stage.stall_rtol * abs(previous) else 0
-            previous = value
-            log_now = log_now or slow_steps >= 2
+        if lbfgs:
+            value = float(loss)  # the loss of ``before``; L-BFGS has synced on it anyway
+            if not math.isfinite(value):
+                log_now = True  # record() stops here and goes back to the last finite step
+            else:
+                run.keep_good(value, before)
+                start_loss = value if start_loss is None else start_loss
+                converged = value <= ROUNDING_LEVEL * start_loss  # further steps only risk NaN
+            if stage.stall_rtol:
+                slow_steps = slow_steps + 1 if previous - value < stage.stall_rtol * abs(previous) else 0
+                previous = value
+            log_now = log_now or slow_steps >= 2 or converged
         if log_now:
             row = run.record(index, stage, stage_step, loss.detach(), latest, before)
             first = row["loss"] if first is None else first
-        if slow_steps >= 2:
+        if slow_steps >= 2 or converged:
             break
     last = run.history[-1]["loss"] if stage.steps else run.good_loss
     summary = StageSummary(index, stage.optimizer, _grid(model), steps_run,
