@@ -113,6 +113,8 @@ BUMP_RESIDUAL = {
     "poisson2d": lambda b, p: -b,  # -lap(b) = -b
     "helmholtz2d": lambda b, p: (1 + p.k**2) * b,  # lap(b) + k^2 b
     "diffusion1d": lambda b, p: -p.D * b,  # b_t - D b_xx
+    "poisson1d": lambda b, p: -b,  # -b''
+    "boundary_layer": lambda b, p: (1 - p.eps) * b,  # -eps b'' + b'
 }
 
 
