@@ -1,18 +1,24 @@
-"""Figures of a run: solution / exact / pointwise error, and loss curves (matplotlib, Agg)."""
+"""Figures of a run: solution / exact / pointwise error, loss curves, and a KAN's edge
+functions with their symbolic fits (matplotlib, Agg)."""
 
 from __future__ import annotations
 
 import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from torch import nn  # noqa: E402
+from torch import Tensor, nn  # noqa: E402
 
 from kanpde.analysis.metrics import evaluation_points, predict  # noqa: E402
+from kanpde.errors import KanpdeError  # noqa: E402
 from kanpde.problem import Problem  # noqa: E402
 
 log = logging.getLogger("kanpde")
@@ -81,3 +87,100 @@ def plot_history(history: list[dict], path: Path) -> Path | None:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+# -- a KAN's edges -------------------------------------------------------------------------
+
+EDGE_COLUMNS = 8  # panels per row before a layer wraps onto another row
+EDGE_PANEL = (2.4, 1.8)  # inches (width, height) of one edge panel
+EDGE_HEADER = 0.6  # inches above the panels for the title and the legend
+EDGE_DPI = 100
+LEARNED_COLOR, FIT_COLOR = "#1f77b4", "#d62728"
+
+
+@dataclass(frozen=True)
+class EdgeCurve:
+    """One edge source -> target of layer ``layer``, sampled over its input range.
+
+    x, y: (S,) inputs and the learned edge function; fit: (S,) the symbolic fit at x, or
+    None (edge kept numeric); label: shown in the panel, e.g. "sin  r2=0.999998".
+    """
+
+    layer: int
+    source: int
+    target: int
+    x: Tensor | np.ndarray
+    y: Tensor | np.ndarray
+    fit: Tensor | np.ndarray | None
+    label: str
+
+
+def edge_layout(curves: Sequence[EdgeCurve]) -> tuple[dict[tuple[int, int, int], tuple[int, int]], int, int]:
+    """Panel (row, column) of each edge (layer, source, target), and the grid's (rows, columns).
+
+    Layers in increasing order, each starting a new row; a layer's edges in (source, target)
+    order fill rows of up to EDGE_COLUMNS panels.
+    """
+    layers: dict[int, list[tuple[int, int, int]]] = {}
+    for c in curves:
+        layers.setdefault(c.layer, []).append((c.layer, c.source, c.target))
+    where, row = {}, 0
+    for layer in sorted(layers):
+        for i, key in enumerate(sorted(layers[layer])):
+            where[key] = (row + i // EDGE_COLUMNS, i % EDGE_COLUMNS)
+        row += math.ceil(len(layers[layer]) / EDGE_COLUMNS)
+    columns = max(min(len(edges), EDGE_COLUMNS) for edges in layers.values())
+    return where, row, columns
+
+
+def _numpy(values: Tensor | np.ndarray) -> np.ndarray:
+    if isinstance(values, Tensor):
+        values = values.detach().cpu()
+    return np.asarray(values, dtype=float).reshape(-1)
+
+
+def plot_edges(curves: Sequence[EdgeCurve], path: Path, title: str = "") -> Path:
+    """The network as a grid of small panels, one (or, wrapped, more) row per layer, one panel
+    per edge: the learned function solid, its symbolic fit dashed, the label inside.
+
+    The image is (rows * EDGE_PANEL[1] + EDGE_HEADER) x columns * EDGE_PANEL[0] inches at
+    EDGE_DPI, rows and columns as in ``edge_layout``.
+    """
+    if not curves:
+        raise KanpdeError("plot_edges got no edges; pass one EdgeCurve per edge to draw")
+    where, rows, columns = edge_layout(curves)
+    if len(where) != len(curves):
+        raise KanpdeError("plot_edges got two curves for the same edge (layer, source, target); pass one each")
+    width, height = columns * EDGE_PANEL[0], rows * EDGE_PANEL[1] + EDGE_HEADER
+    fig, axes = plt.subplots(rows, columns, figsize=(width, height), squeeze=False)
+    fig.subplots_adjust(left=0.45 / width, right=1 - 0.1 / width, bottom=0.3 / height,
+                        top=1 - EDGE_HEADER / height, wspace=0.35, hspace=0.55)
+    for ax in axes.flat:
+        ax.set_axis_off()
+    for c in curves:
+        row, column = where[(c.layer, c.source, c.target)]
+        _draw_edge(axes[row, column], c)
+        if column == 0:  # every row, wrapped ones too, says which layer it shows
+            axes[row, 0].set_ylabel(f"layer {c.layer}", fontsize=8)
+    handles = [plt.Line2D([], [], color=LEARNED_COLOR, lw=1.5, label="learned"),
+               plt.Line2D([], [], color=FIT_COLOR, lw=1.5, ls="--", label="symbolic fit")]
+    fig.legend(handles=handles, loc="upper right", bbox_to_anchor=(1 - 0.1 / width, 1 - 0.2 / height),
+               ncol=2, fontsize=8, frameon=False, borderaxespad=0)  # under the title line
+    if title:
+        fig.suptitle(title, x=0.02, y=1 - 0.08 / height, ha="left", va="top", fontsize=10)
+    fig.savefig(path, dpi=EDGE_DPI)
+    plt.close(fig)
+    return path
+
+
+def _draw_edge(ax, curve: EdgeCurve) -> None:
+    x, y = _numpy(curve.x), _numpy(curve.y)
+    order = np.argsort(x)
+    ax.set_axis_on()
+    ax.plot(x[order], y[order], color=LEARNED_COLOR, lw=1.5)
+    if curve.fit is not None:
+        ax.plot(x[order], _numpy(curve.fit)[order], color=FIT_COLOR, lw=1.5, ls="--")
+    ax.set_title(f"{curve.source} \u2192 {curve.target}", fontsize=8, pad=2)
+    ax.text(0.03, 0.95, curve.label, transform=ax.transAxes, fontsize=6.5, va="top", ha="left",
+            bbox={"facecolor": "white", "alpha": 0.7, "edgecolor": "none", "pad": 1})
+    ax.tick_params(labelsize=6, length=2, pad=1)

@@ -11,7 +11,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from kanpde.analysis.plots import plot_history, plot_solution
+import sympy
+
+from kanpde.analysis.plots import EdgeCurve, plot_edges, plot_history, plot_solution
 from kanpde.problem import Problem
 from kanpde.result import TrainResult
 
@@ -44,3 +46,25 @@ def write_run(run_dir: Path, problem: Problem, model: nn.Module, result: TrainRe
     except Exception:  # a figure is never worth losing the run over
         log.exception("plotting failed; the metrics, history and checkpoint are written")
     log.info("wrote %s", run_dir)
+
+
+def write_symbolic(run_dir: Path, problem: Problem, result) -> None:
+    """formula.txt, formula.tex, symbolic.json (per-edge fits, errors, verification) and
+    edges.png (each edge's learned curve and its fit) of a symbolic result
+    (kanpde.symbolic.pipeline.SymbolicResult)."""
+    run_dir = Path(run_dir)
+    names = problem.components
+    lines = [f"{name} = {formula}" for name, formula in zip(names, result.formulas)]
+    (run_dir / "formula.txt").write_text("\n".join(lines + [f"# {result.status}: {result.message}"]) + "\n")
+    tex = [f"{name} = {sympy.latex(formula)}" for name, formula in zip(names, result.formulas)]
+    (run_dir / "formula.tex").write_text("\n".join(tex) + "\n")
+    (run_dir / "symbolic.json").write_text(json.dumps(result.to_dict(), indent=2, default=str))
+    curves = [EdgeCurve(e.layer, e.source, e.target, e.x, e.y, e.fitted,
+                        f"{e.fit.function}  r2={e.fit.r2:.6f}" + ("" if e.fit.accepted else " (kept numeric)"))
+              for e in result.edges]
+    try:
+        if curves:
+            plot_edges(curves, run_dir / "edges.png", title=f"{problem.name}: edges and their fits")
+    except Exception:  # a figure is never worth losing the formula over
+        log.exception("the edge plot failed; the formula and fits are written")
+    log.info("wrote the formula to %s", run_dir / "formula.txt")
