@@ -14,6 +14,7 @@ from kanpde.constraints import hard_dirichlet, hard_initial, hard_periodic
 from kanpde.errors import KanpdeError
 from kanpde.model import KAN, MLP, KANConfig
 from kanpde.problem import Problem, load_problem
+from kanpde.symbolic.pipeline import SymbolicOptions, check_symbolic
 from kanpde.training import PointWeighting, SamplerConfig, Stage
 
 log = logging.getLogger("kanpde")
@@ -29,6 +30,7 @@ class Job:
     sampler: SamplerConfig
     weights: dict[str, float]
     point_weighting: PointWeighting
+    symbolic: SymbolicOptions | None
     seed: int
     log_every: int
     eval_points: int
@@ -62,34 +64,65 @@ def build_problem(cfg: DictConfig) -> tuple[Problem, tuple[int, ...]]:
     return hard_periodic(problem) if cfg.hard_periodic else (problem, ())
 
 
+ANSATZES = ("model", "separable")
+
+
 def build_model(cfg: DictConfig, problem: Problem, dtype: torch.dtype, device: torch.device,
-                seed: int, periodic: tuple[int, ...] = ()) -> nn.Module:
-    widths = [problem.domain.dim, *cfg.widths, len(problem.components)]
+                seed: int, periodic: tuple[int, ...] = (), ansatz: str = "model") -> nn.Module:
+    """The configured network; ``ansatz="separable"`` (symbolic runs) replaces its layers by
+    the readable KAN [1, m] for one input (u = f(x)), else [d, (one product node), m]
+    (u = (sum_i f_i(x_i)) (sum_i g_i(x_i)), the form of separable solutions)."""
+    if ansatz not in ANSATZES:
+        raise KanpdeError(f"unknown symbolic.ansatz {ansatz!r}; accepted: {', '.join(ANSATZES)}")
+    hidden, mult = list(cfg.widths), list(cfg.mult)
+    if ansatz == "separable":
+        hidden, mult = ([], []) if problem.domain.dim == 1 else ([0], [1])
+    widths = [problem.domain.dim, *hidden, len(problem.components)]
     bounds = problem.domain.bounds
     generator = torch.Generator().manual_seed(seed)
     if cfg.kind.value == "mlp":
+        if mult:
+            raise KanpdeError(f"model.mult={mult} gives a KAN product nodes; the MLP has none (use model=kan)")
         return MLP(widths, bounds, cfg.activation, periodic=periodic, generator=generator, dtype=dtype,
                    device=device)
     config = KANConfig(grid_size=cfg.grid, order=cfg.order, grid_eps=cfg.grid_eps,
                        noise_scale=cfg.noise_scale)
-    return KAN(widths, bounds, config, periodic=periodic, generator=generator, dtype=dtype, device=device)
+    return KAN(widths, bounds, config, mult=mult, periodic=periodic, generator=generator, dtype=dtype,
+               device=device)
+
+
+def build_stages(stages) -> list[Stage]:
+    return [Stage(s.steps, s.optimizer.value, s.lr, s.grid, s.update_grid, s.resample_every, s.stall_rtol,
+                  s.sparsify, s.entropy) for s in stages]
 
 
 def build_curriculum(cfg: DictConfig) -> list[Stage]:
     if not cfg.stages:
         raise KanpdeError("the curriculum (train.stages) is empty; give at least one stage")
-    return [Stage(s.steps, s.optimizer.value, s.lr, s.grid, s.update_grid, s.resample_every, s.stall_rtol)
-            for s in cfg.stages]
+    return build_stages(cfg.stages)
+
+
+def build_symbolic(cfg: DictConfig, problem: Problem, model: nn.Module) -> SymbolicOptions | None:
+    """The symbolic stage's options, or None when it is off; refuses a problem or model
+    it cannot read a formula from before any training is spent."""
+    if not cfg.enabled:
+        return None
+    check_symbolic(problem, model)
+    return SymbolicOptions(cfg.prune_threshold, build_stages(cfg.retrain),
+                           list(cfg.functions) if cfg.functions is not None else None, dict(cfg.extra),
+                           cfg.r2_threshold, cfg.complexity_weight, cfg.samples, build_stages(cfg.refine),
+                           cfg.snap_rtol, cfg.verify_points)
 
 
 def build(cfg: DictConfig) -> Job:
     device = resolve_device(cfg.device)
     dtype = getattr(torch, cfg.dtype.value)
     problem, periodic = build_problem(cfg.problem)
-    model = build_model(cfg.model, problem, dtype, device, cfg.seed, periodic)
+    ansatz = cfg.symbolic.ansatz if cfg.symbolic.enabled else "model"
+    model = build_model(cfg.model, problem, dtype, device, cfg.seed, periodic, ansatz)
     sampler = SamplerConfig(cfg.sampler.method.value, cfg.sampler.interior, cfg.sampler.boundary,
                             cfg.sampler.adaptive.value, cfg.sampler.k, cfg.sampler.c, cfg.sampler.pool)
     w = cfg.train.point_weights
     point_weighting = PointWeighting(w.causal, w.bins, w.attention, w.decay)
     return Job(problem, model, build_curriculum(cfg.train), sampler, dict(cfg.train.weights), point_weighting,
-               cfg.seed, cfg.train.log_every, cfg.eval_points)
+               build_symbolic(cfg.symbolic, problem, model), cfg.seed, cfg.train.log_every, cfg.eval_points)

@@ -11,7 +11,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from kanpde.analysis import evaluate, write_run
+from kanpde.analysis import evaluate, write_run, write_symbolic
 from kanpde.analysis.metrics import StageErrors
 from kanpde.app.build import build, device_description
 from kanpde.app.memory import keep_freed_memory
@@ -20,6 +20,7 @@ from kanpde.errors import KanpdeError
 from kanpde.model import count_parameters
 from kanpde.reference.cache import reference_solution
 from kanpde.result import TrainResult
+from kanpde.symbolic.pipeline import extract_formula
 from kanpde.training import LogStages, ProgressBar, solve
 
 log = logging.getLogger("kanpde")
@@ -50,7 +51,27 @@ def run(cfg: DictConfig, run_dir: Path) -> TrainResult:
              "config": OmegaConf.to_yaml(cfg)}
     write_run(run_dir, job.problem, job.model, result, extra=extra)
     (Path(run_dir) / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    if job.symbolic is not None and result.ok:
+        try:
+            symbolic_stage(job, reference, run_dir)
+        except KanpdeError as error:
+            log.error("symbolic stage: %s", error)
+        except Exception:  # the trained run is written; a failed formula must not hide it
+            log.exception("the symbolic stage failed; the trained run is written in %s", run_dir)
     return result
+
+
+def symbolic_stage(job, reference, run_dir: Path) -> None:
+    """Read a formula off the trained model, log it and write it into the run directory."""
+    symbolic = extract_formula(job.problem, job.model, job.symbolic, reference=reference, sampler=job.sampler,
+                               seed=job.seed, eval_points=job.eval_points, callbacks=[LogStages()])
+    for i, formula in enumerate(symbolic.formulas):
+        log.info("formula%s: %s", f" {job.problem.components[i]}" if len(symbolic.formulas) > 1 else "", formula)
+    log.info("symbolic: %s (%s)", symbolic.status, symbolic.message)
+    for name in ("formula_rel_l2", "network_rel_l2"):
+        if symbolic.metrics.get(name) is not None:
+            log.info("%s: %.3e", name, symbolic.metrics[name])
+    write_symbolic(run_dir, job.problem, symbolic)
 
 
 @hydra.main(version_base=None, config_path=CONFIG_DIR, config_name="config")

@@ -46,6 +46,7 @@ class ProblemConf:
 class ModelConf:
     kind: ModelKind = ModelKind.kan
     widths: List[int] = field(default_factory=lambda: [8])  # hidden widths; in/out from the problem
+    mult: List[int] = field(default_factory=list)  # KAN: product nodes per hidden layer (after its sums)
     grid: int = 5  # KAN: initial grid size (stages may extend it)
     order: int = 3  # KAN: B-spline order
     grid_eps: float = 0.02  # KAN: uniform share of the knots in grid updates
@@ -62,6 +63,8 @@ class StageConf:
     update_grid: bool = False
     resample_every: int = 0
     stall_rtol: float = 1e-8  # L-BFGS stage ends when 2 steps in a row gain less than this (relative)
+    sparsify: float = 0.0  # KAN: weight of the L1 + entropy regulariser of the edge scales (0: off)
+    entropy: float = 2.0  # sparsify: weight of the entropy part
 
 
 @dataclass
@@ -97,11 +100,29 @@ class SamplerConf:
 
 
 @dataclass
+class SymbolicConf:
+    enabled: bool = False  # after training: prune, fit edges, refine, assemble, snap, verify
+    ansatz: str = "model"  # model: the configured KAN | separable: [1, m] for one input, else [d, (1 product), m]
+    prune_threshold: float = 0.05  # mask edges below this fraction of their layer's largest
+    retrain: List[StageConf] = field(default_factory=list)  # stages after pruning
+    functions: Optional[List[str]] = None  # library names (None: all)
+    extra: Dict[str, str] = field(default_factory=dict)  # added functions: name -> formula in x
+    r2_threshold: float = 0.999  # fits below stay numeric
+    complexity_weight: Optional[float] = None  # score penalty per complexity unit (None: default)
+    samples: int = 201  # points per edge
+    refine: List[StageConf] = field(default_factory=lambda: [StageConf(steps=100, optimizer=OptimizerName.lbfgs,
+                                                                       lr=1.0)])
+    snap_rtol: float = 0.01  # snap a constant when the error grows by at most this fraction
+    verify_points: int = 4096
+
+
+@dataclass
 class Config:
     problem: ProblemConf = MISSING
     model: ModelConf = MISSING
     train: TrainConf = MISSING
     sampler: SamplerConf = MISSING
+    symbolic: SymbolicConf = field(default_factory=SymbolicConf)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     dtype: DType = DType.float64
     seed: int = 0

@@ -91,3 +91,22 @@ def test_hard_constraints_and_point_weights_follow_the_config():
 def test_every_experiment_composes_and_builds(name):
     job = build(_compose([f"+experiment={name}"]))
     assert job.curriculum and job.problem.name
+
+
+@pytest.mark.parametrize("problem, widths, mult", [("poisson2d", [2, 1, 1], (1,)), ("poisson1d", [1, 1], ())])
+def test_symbolic_auto_builds_the_separable_ansatz_with_soft_conditions(problem, widths, mult):
+    job = build(_compose([f"problem={problem}", "symbolic=auto", "symbolic.r2_threshold=0.9999"]))
+    assert job.problem.transform is None  # the network itself is the solution
+    assert job.model.widths == widths and job.model.mult == mult
+    assert job.symbolic.r2_threshold == 0.9999 and job.symbolic.refine[0].optimizer == "lbfgs"
+    assert build(_compose([f"problem={problem}"])).symbolic is None
+
+
+def test_symbolic_refuses_hard_constraints_and_product_nodes_need_a_kan():
+    from kanpde import KanpdeError
+    with pytest.raises(KanpdeError, match="hard_dirichlet=false"):
+        build(_compose(["problem=poisson2d", "symbolic=auto", "problem.hard_dirichlet=true"]))
+    with pytest.raises(KanpdeError, match="product nodes"):
+        build(_compose(["model=mlp", "model.mult=[1]"]))
+    job = build(_compose(["model.widths=[2]", "model.mult=[1]"]))
+    assert job.model.widths == [2, 3, 1] and job.model.layers[0].out_dim == 4
