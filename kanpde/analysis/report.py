@@ -8,10 +8,9 @@ import logging
 from dataclasses import asdict
 from pathlib import Path
 
+import sympy
 import torch
 from torch import nn
-
-import sympy
 
 from kanpde.analysis.plots import EdgeCurve, plot_edges, plot_history, plot_solution
 from kanpde.problem import Problem

@@ -57,7 +57,8 @@ class FixedEdges(nn.Module):
         for index, edge in enumerate(edges):
             groups.setdefault(edge.function.name, []).append(index)
         self.functions = {name: next(e.function for e in edges if e.function.name == name) for name in groups}
-        self.groups = {name: torch.tensor(index, device=device) for name, index in groups.items()}
+        for name, index in groups.items():  # buffers: they follow the module to its device
+            self.register_buffer(_group(name), torch.tensor(index, device=device), persistent=False)
 
     def current(self) -> list[FixedEdge]:
         """The edges with their current (trained) constants."""
@@ -67,8 +68,8 @@ class FixedEdges(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """x: (N, in) -> (N, out), the sum of the fixed edges into each output."""
         out = x.new_zeros(x.shape[0], self.out_dim)
-        for name, index in self.groups.items():
-            index = index.to(x.device)
+        for name in self.functions:
+            index = getattr(self, _group(name))
             u = x[:, self.source[index]] * self.a[index] + self.b[index]  # (N, E_f)
             values = self.c[index] * self.functions[name].derivatives(u, 0)[0] + self.d[index]
             out = out.index_add(1, self.target[index], values)
@@ -78,8 +79,8 @@ class FixedEdges(nn.Module):
         """Channels (C, N, in) of the layer input -> the fixed edges' channels (C, N, out)."""
         data = h.data
         out = data.new_zeros(*data.shape[:2], self.out_dim)
-        for name, index in self.groups.items():
-            index = index.to(data.device)
+        for name in self.functions:
+            index = getattr(self, _group(name))
             inner = data[..., self.source[index]] * self.a[index]  # (C, N, E_f): a x and its derivatives
             inner = torch.cat([inner[:1] + self.b[index], inner[1:]])
             u = h.with_data(inner)
@@ -90,3 +91,8 @@ class FixedEdges(nn.Module):
 
     def extra_repr(self) -> str:
         return ", ".join(f"{e.source}->{e.target}: {e.function.name}" for e in self.edges)
+
+
+def _group(name: str) -> str:
+    """Buffer name of the edges using function ``name`` (any string: "x^2", "1/x")."""
+    return "group_" + "".join(c if c.isalnum() else f"_{ord(c)}_" for c in name)

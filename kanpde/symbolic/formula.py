@@ -23,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from kanpde.model import KAN
+from kanpde.symbolic.library import as_like, lambdify_torch
 
 log = logging.getLogger("kanpde")
 
@@ -74,22 +75,17 @@ def is_closed(expr: sympy.Expr) -> bool:
 
 
 class FormulaModel(nn.Module):
-    """A formula as a model ``(N, d) -> (N, m)`` (torch, via sympy.lambdify), so it can be
-    evaluated and compared like the network."""
+    """A formula as a model ``(N, d) -> (N, m)`` (torch, via the library's lambdify), so it
+    can be evaluated and compared like the network."""
 
     def __init__(self, formulas: Sequence[sympy.Expr], names: Sequence[str]):
         super().__init__()
         symbols = coordinate_symbols(names)
-        # constant subexpressions such as exp(-10) or sqrt(2) as floats: torch takes no ints
-        numeric = [f.replace(lambda e: e.is_number and not e.is_Atom, lambda e: sympy.Float(e.evalf(20)))
-                   for f in formulas]
-        self.functions = [sympy.lambdify(symbols, f, modules="torch") for f in numeric]
-        self.register_buffer("_anchor", torch.zeros(0, dtype=torch.float64))  # gives dtype and device
+        self.functions = [lambdify_torch(f, symbols) for f in formulas]
 
     def forward(self, x: Tensor) -> Tensor:
         columns = [x[:, a] for a in range(x.shape[1])]
-        out = [torch.as_tensor(f(*columns), dtype=x.dtype, device=x.device) for f in self.functions]
-        return torch.stack([o.expand(x.shape[0]) for o in out], dim=1)
+        return torch.stack([as_like(f(*columns), x[:, 0]) for f in self.functions], dim=1)
 
 
 def snap_candidates(v: float, max_denominator: int = 12) -> list[sympy.Expr]:

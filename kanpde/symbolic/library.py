@@ -54,9 +54,10 @@ _DEFAULTS: dict[str, tuple[sympy.Expr, int]] = {
 DEFAULT_FUNCTIONS: tuple[str, ...] = tuple(_DEFAULTS)
 
 
-def lambdify_torch(expr: sympy.Expr, symbol: sympy.Symbol = X) -> Callable[[Tensor], object]:
-    """An elementwise torch callable of ``symbol`` for expr; a constant part may come back
-    as a number or a 0-d tensor (see :func:`as_like`)."""
+def lambdify_torch(expr: sympy.Expr, symbol: sympy.Symbol | Sequence[sympy.Symbol] = X) -> Callable[..., object]:
+    """An elementwise torch callable of ``symbol`` (or of several symbols, one tensor
+    each) for expr; a constant part may come back as a number or a 0-d tensor (see
+    :func:`as_like`)."""
     return sympy.lambdify(symbol, expr.replace(sympy.sign, _SIGN), modules=[_TORCH])
 
 

@@ -113,12 +113,11 @@ def extract_formula(problem: Problem, model: KAN, options: SymbolicOptions = Sym
         return SymbolicResult("partial", f"{len(records) - fixed} edges stayed numeric (no fit reached r2 "
                               f"{options.r2_threshold}); the formula names them phi_l_i_j", unsnapped, unsnapped,
                               records, metrics)
-    formulas, rel_l2 = snap_constants(unsnapped, error, rtol=options.snap_rtol)
+    formulas, _ = snap_constants(unsnapped, error, rtol=options.snap_rtol)
     formulas = [sympy.simplify(f) for f in formulas]
     metrics["formula_rel_l2"] = error(formulas)
     metrics["unsnapped_rel_l2"] = error(unsnapped)
-    verification = verify_formula(problem, formulas[0] if len(formulas) == 1 else dict(zip(problem.components, formulas)),
-                                  points=options.verify_points, seed=seed)
+    verification = verify_formula(problem, formulas, points=options.verify_points, seed=seed)
     exact = verification.exact
     status = "verified" if exact else "closed"
     message = ("the formula solves the PDE and its conditions exactly" if exact else

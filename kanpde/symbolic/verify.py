@@ -29,6 +29,7 @@ from kanpde.conditions import Condition, Dirichlet, Initial, Neumann, Periodic, 
 from kanpde.errors import KanpdeError
 from kanpde.geometry import Disk, SpaceTime
 from kanpde.problem import Params, Problem
+from kanpde.symbolic.formula import coordinate_symbols as formula_symbols
 from kanpde.symbolic.sym import Sym, SymbolicCoords, SymbolicField, as_expr, exact_number
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,8 @@ _THETA = sympy.Symbol("theta", real=True)  # angle along a disk's boundary
 # -- from a problem and a formula to expressions ---------------------------------------------
 def coordinate_symbols(problem: Problem) -> dict[str, sympy.Symbol]:
     """name -> ``sympy.Symbol(name, real=True)`` for the problem's coordinates, in order."""
-    return {name: sympy.Symbol(name, real=True) for name in problem.domain.names}
+    names = problem.domain.names
+    return dict(zip(names, formula_symbols(names)))
 
 
 def _formula_exprs(problem: Problem, formula, symbols, exact_constants: bool) -> tuple[sympy.Expr, ...]:
