@@ -90,6 +90,23 @@ def test_a_stalled_lbfgs_stage_ends_early_and_logs_its_last_step():
     assert not full.stages[0].stalled and full.stages[0].steps == stage.steps + 3
 
 
+def test_an_lbfgs_stage_at_an_exact_solution_stops_at_rounding_level_not_in_nan():
+    """u = exp(10 x - 10) solves -0.1 u'' + u' = 0 exactly as one closed-form edge: the loss
+    starts at float64 rounding noise (~1e-31, not 0). Stepping on from there turned it NaN;
+    the stage must end after its first step, with status ok."""
+    from kanpde.model.fixed import FixedEdge, FixedEdges
+    from kanpde.symbolic.library import function_library
+    problem = load_problem("boundary_layer")
+    model = KAN([1, 1], problem.domain.bounds, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    layer = model.layers[0]
+    layer.mask.zero_()  # the input is mapped onto [-1, 1]: z = 2x - 1, 10 x - 10 = 5 z - 5
+    layer.fixed = FixedEdges(1, 1, [FixedEdge(0, 0, function_library(["exp"])[0], 5.0, -5.0, 1.0, 0.0)],
+                             dtype=torch.float64)
+    result = solve(problem, model, [Stage(50, "lbfgs", 1.0, stall_rtol=0.0)], sampler=SAMPLER, log_every=100)
+    assert result.ok, result.message
+    assert result.stages[0].steps == 1 and 0.0 < result.stages[0].first_loss < 1e-28
+
+
 @pytest.mark.parametrize("dim", [1, 2, 3])
 def test_z_order_is_a_permutation_that_keeps_neighbours_together(dim):
     g = torch.Generator().manual_seed(0)

@@ -14,6 +14,7 @@ from kanpde.constraints import hard_dirichlet, hard_initial, hard_periodic
 from kanpde.errors import KanpdeError
 from kanpde.model import KAN, MLP, KANConfig
 from kanpde.problem import Problem, load_problem
+from kanpde.symbolic.ansatz import separable_kan
 from kanpde.symbolic.pipeline import SymbolicOptions, check_symbolic
 from kanpde.training import PointWeighting, SamplerConfig, Stage
 
@@ -69,25 +70,31 @@ ANSATZES = ("model", "separable")
 
 def build_model(cfg: DictConfig, problem: Problem, dtype: torch.dtype, device: torch.device,
                 seed: int, periodic: tuple[int, ...] = (), ansatz: str = "model") -> nn.Module:
-    """The configured network; ``ansatz="separable"`` (symbolic runs) replaces its layers by
-    the readable KAN [1, m] for one input (u = f(x)), else [d, (one product node), m]
-    (u = (sum_i f_i(x_i)) (sum_i g_i(x_i)), the form of separable solutions)."""
+    """The configured network; ``ansatz="separable"`` (symbolic runs) replaces it by the
+    readable KAN ``u = c X_0(x_0) ... X_{d-1}(x_{d-1}) + e`` of kanpde.symbolic.ansatz,
+    on the configured grid."""
     if ansatz not in ANSATZES:
         raise KanpdeError(f"unknown symbolic.ansatz {ansatz!r}; accepted: {', '.join(ANSATZES)}")
-    hidden, mult = list(cfg.widths), list(cfg.mult)
-    if ansatz == "separable":
-        hidden, mult = ([], []) if problem.domain.dim == 1 else ([0], [1])
-    widths = [problem.domain.dim, *hidden, len(problem.components)]
+    widths = [problem.domain.dim, *cfg.widths, len(problem.components)]
     bounds = problem.domain.bounds
     generator = torch.Generator().manual_seed(seed)
     if cfg.kind.value == "mlp":
-        if mult:
-            raise KanpdeError(f"model.mult={mult} gives a KAN product nodes; the MLP has none (use model=kan)")
+        if ansatz == "separable":
+            raise KanpdeError("symbolic.ansatz=separable is a KAN; the model is an MLP (use model=kan)")
+        if cfg.mult:
+            raise KanpdeError(f"model.mult={list(cfg.mult)} gives a KAN product nodes; the MLP has none "
+                              "(use model=kan)")
         return MLP(widths, bounds, cfg.activation, periodic=periodic, generator=generator, dtype=dtype,
                    device=device)
     config = KANConfig(grid_size=cfg.grid, order=cfg.order, grid_eps=cfg.grid_eps,
                        noise_scale=cfg.noise_scale)
-    return KAN(widths, bounds, config, mult=mult, periodic=periodic, generator=generator, dtype=dtype,
+    if ansatz == "separable":
+        if periodic:
+            raise KanpdeError("symbolic.ansatz=separable takes the coordinates themselves; set "
+                              "problem.hard_periodic=false")
+        return separable_kan(bounds, len(problem.components), config, generator=generator, dtype=dtype,
+                             device=device)
+    return KAN(widths, bounds, config, mult=list(cfg.mult), periodic=periodic, generator=generator, dtype=dtype,
                device=device)
 
 

@@ -1,7 +1,9 @@
 """Edges of a KAN layer fixed to closed forms: ``phi(x) = c f(a x + b) + d``.
 
 A fixed edge keeps four trainable scalars (a, b, c, d), so the formula read off a network
-can be re-trained with the same loss that trained the splines. The function ``f`` is any
+can be re-trained with the same loss that trained the splines; a ``frozen`` edge keeps
+them constant (a connection that must stay exactly what it is, e.g. the identity carrying
+a product on to the next layer). The function ``f`` is any
 object with a ``name`` and ``derivatives(u, order) -> [f(u), f'(u), f''(u)][:order + 1]``
 (elementwise; e.g. kanpde.symbolic.library.LibraryFunction): the model needs nothing else.
 
@@ -23,7 +25,8 @@ from kanpde.jet import Jet
 
 @dataclass(frozen=True)
 class FixedEdge:
-    """Edge ``source -> target`` fixed to ``c function(a x + b) + d``."""
+    """Edge ``source -> target`` fixed to ``c function(a x + b) + d``; ``frozen``: the
+    constants are not trained."""
 
     source: int
     target: int
@@ -32,6 +35,7 @@ class FixedEdge:
     b: float = 0.0
     c: float = 1.0
     d: float = 0.0
+    frozen: bool = False
 
 
 class FixedEdges(nn.Module):
@@ -51,6 +55,8 @@ class FixedEdges(nn.Module):
             return nn.Parameter(torch.tensor([getattr(e, name) for e in edges], dtype=dtype, device=device))
 
         self.a, self.b, self.c, self.d = column("a"), column("b"), column("c"), column("d")
+        self.register_buffer("frozen", torch.tensor([e.frozen for e in edges], device=device), persistent=False)
+        self._any_frozen = any(e.frozen for e in edges)  # a Python flag: no device sync per call
         self.register_buffer("source", torch.tensor([e.source for e in edges], device=device), persistent=False)
         self.register_buffer("target", torch.tensor([e.target for e in edges], device=device), persistent=False)
         groups: dict[str, list[int]] = {}
@@ -63,15 +69,24 @@ class FixedEdges(nn.Module):
     def current(self) -> list[FixedEdge]:
         """The edges with their current (trained) constants."""
         values = torch.stack([self.a, self.b, self.c, self.d]).detach().cpu().tolist()
-        return [FixedEdge(e.source, e.target, e.function, *(v[i] for v in values)) for i, e in enumerate(self.edges)]
+        return [FixedEdge(e.source, e.target, e.function, *(v[i] for v in values), e.frozen)
+                for i, e in enumerate(self.edges)]
+
+    def constants(self) -> list[Tensor]:
+        """a, b, c, d: (E,) each, with no gradient through the frozen edges' entries."""
+        values = [self.a, self.b, self.c, self.d]
+        if not self._any_frozen:
+            return values
+        return [torch.where(self.frozen, v.detach(), v) for v in values]
 
     def forward(self, x: Tensor) -> Tensor:
         """x: (N, in) -> (N, out), the sum of the fixed edges into each output."""
         out = x.new_zeros(x.shape[0], self.out_dim)
+        a, b, c, d = self.constants()
         for name in self.functions:
             index = getattr(self, _group(name))
-            u = x[:, self.source[index]] * self.a[index] + self.b[index]  # (N, E_f)
-            values = self.c[index] * self.functions[name].derivatives(u, 0)[0] + self.d[index]
+            u = x[:, self.source[index]] * a[index] + b[index]  # (N, E_f)
+            values = c[index] * self.functions[name].derivatives(u, 0)[0] + d[index]
             out = out.index_add(1, self.target[index], values)
         return out
 
@@ -79,13 +94,14 @@ class FixedEdges(nn.Module):
         """Channels (C, N, in) of the layer input -> the fixed edges' channels (C, N, out)."""
         data = h.data
         out = data.new_zeros(*data.shape[:2], self.out_dim)
+        a, b, c, d = self.constants()
         for name in self.functions:
             index = getattr(self, _group(name))
-            inner = data[..., self.source[index]] * self.a[index]  # (C, N, E_f): a x and its derivatives
-            inner = torch.cat([inner[:1] + self.b[index], inner[1:]])
+            inner = data[..., self.source[index]] * a[index]  # (C, N, E_f): a x and its derivatives
+            inner = torch.cat([inner[:1] + b[index], inner[1:]])
             u = h.with_data(inner)
-            channels = u.compose(*self.functions[name].derivatives(u.value, h.request.order)) * self.c[index]
-            channels = torch.cat([channels[:1] + self.d[index], channels[1:]])
+            channels = u.compose(*self.functions[name].derivatives(u.value, h.request.order)) * c[index]
+            channels = torch.cat([channels[:1] + d[index], channels[1:]])
             out = out.index_add(2, self.target[index], channels)
         return out
 

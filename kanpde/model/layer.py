@@ -120,6 +120,14 @@ class KANLayer(nn.Module):
         of the active edges (masked edges contribute zero)."""
         return self.w_base * self.mask, self.coef * (self.w_spline * self.mask)[:, None, :]
 
+    def active_edges(self) -> Tensor:
+        """(in, out) bool: the edges that carry a function, an unmasked spline or a fixed
+        closed form."""
+        active = self.mask > 0
+        if self.fixed is not None:
+            active = active.index_put((self.fixed.source, self.fixed.target), torch.tensor(True, device=active.device))
+        return active
+
     def edge_scales(self, x: Tensor) -> Tensor:
         """Root mean square of every active spline edge's output over the samples
         x: (N, in) -> (in, out). Differentiable; see :meth:`edge_moments`."""

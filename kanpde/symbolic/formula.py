@@ -89,14 +89,16 @@ class FormulaModel(nn.Module):
 
 
 def snap_candidates(v: float, max_denominator: int = 12) -> list[sympy.Expr]:
-    """Simple numbers near v, simplest first: 0, the nearest integer, p/q, (p/q) pi, and
-    for v > 0 exp(p/q) (a factor in front of exp(a x) is often exp of a simple number)."""
+    """Simple numbers near v, simplest first: 0, the nearest integer, p/q, (p/q) pi,
+    (p/q) pi^2 (the decay rates of heat equations), and for v > 0 exp(p/q) (a factor in
+    front of exp(a x) is often exp of a simple number)."""
     out = [sympy.Integer(0), sympy.Integer(round(v))]
     q = Fraction(v).limit_denominator(max_denominator)
     out.append(sympy.Rational(q.numerator, q.denominator))
-    q = Fraction(v / math.pi).limit_denominator(max_denominator)
-    if q != 0:
-        out.append(sympy.Rational(q.numerator, q.denominator) * sympy.pi)
+    for power in (1, 2):
+        q = Fraction(v / math.pi**power).limit_denominator(max_denominator)
+        if q != 0:
+            out.append(sympy.Rational(q.numerator, q.denominator) * sympy.pi**power)
     if v > 0:
         q = Fraction(math.log(v)).limit_denominator(max_denominator)
         if q != 0:

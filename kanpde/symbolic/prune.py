@@ -79,11 +79,11 @@ def _mask_dead_nodes(model: KAN) -> bool:
     changed = False
     for index in range(len(model.layers) - 1):
         into, out_of = model.layers[index], model.layers[index + 1]
-        fed = into.mask.any(dim=0)  # (outputs of layer index,): has an active input edge
+        fed = into.active_edges().any(dim=0)  # (outputs of layer index,): has an input edge
         m = model.mult[index]
         w = into.out_dim - 2 * m
         alive = torch.cat([fed[:w], fed[w::2] & fed[w + 1::2]])  # (nodes,)
-        alive &= out_of.mask.any(dim=1)
+        alive &= out_of.active_edges().any(dim=1)
         for node in torch.nonzero(~alive).flatten().tolist():
             columns = [node] if node < w else [w + 2 * (node - w), w + 2 * (node - w) + 1]
             if into.mask[:, columns].any() or out_of.mask[node].any():

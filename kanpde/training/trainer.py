@@ -30,7 +30,8 @@ from kanpde.training.sampler import SamplerConfig, sample_batch
 from kanpde.training.weighting import PointWeighting, ResidualReduction
 
 
-ROUNDING_LEVEL = 1e-20  # an L-BFGS stage ends once its loss is this fraction of its first
+ROUNDING_LEVEL = 1e-20  # an L-BFGS stage ends once its loss is this fraction of its first,
+ROUNDING_FLOOR = 100.0  # or this many times the dtype's eps^2 (residuals of O(1) terms at rounding)
 
 
 class _NonFinite(Exception):
@@ -201,7 +202,8 @@ def _run_stage(problem, model, stage, index, optimizer, batch, sampler, generato
             else:
                 run.keep_good(value, before)
                 start_loss = value if start_loss is None else start_loss
-                converged = value <= ROUNDING_LEVEL * start_loss  # further steps only risk NaN
+                floor = ROUNDING_FLOOR * torch.finfo(loss.dtype).eps ** 2
+                converged = value <= max(ROUNDING_LEVEL * start_loss, floor)  # further steps only risk NaN
             if stage.stall_rtol:
                 slow_steps = slow_steps + 1 if previous - value < stage.stall_rtol * abs(previous) else 0
                 previous = value

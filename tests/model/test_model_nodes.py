@@ -162,3 +162,23 @@ def test_add_constant_shifts_one_edge_everywhere():
     shift = torch.zeros_like(before)
     shift[:, 1, 2] = 0.375
     assert torch.allclose(layer.edge_function(h), before + shift, rtol=0, atol=1e-12)
+
+
+def test_frozen_fixed_edges_get_no_gradient_and_keep_their_flag():
+    """In one layer, a frozen edge's constants stay out of training while its neighbour's
+    are trained; the jet path (training) and the plain forward agree."""
+    edges = FixedEdges(2, 1, [FixedEdge(0, 0, SIN, 2.0, 0.1, 1.5, 0.2, frozen=True), FixedEdge(1, 0, EXP)],
+                       dtype=F64)
+    x = points()
+    edges(x).square().sum().backward()
+    for p in (edges.a, edges.b, edges.c, edges.d):
+        assert p.grad[0] == 0.0 and p.grad[1] != 0.0
+    assert [e.frozen for e in edges.current()] == [True, False]
+    model = product_network([(SIN, (2.0, 0.1, 1.5, 0.2)), (EXP, (0.5, 0.0, 1.0, 0.0))])
+    first = model.layers[0]
+    first.fixed = FixedEdges(2, 2, [FixedEdge(0, 0, SIN, 2.0, 0.1, 1.5, 0.2, frozen=True),
+                                    FixedEdge(1, 1, EXP, 0.5)], dtype=F64)
+    jet = model.jet(x, JetRequest.of(first=[0, 1]))
+    torch.testing.assert_close(jet.value, model(x), rtol=1e-13, atol=1e-13)
+    jet.value.sum().backward()
+    assert first.fixed.a.grad[0] == 0.0 and first.fixed.a.grad[1] != 0.0

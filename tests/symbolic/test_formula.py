@@ -126,3 +126,17 @@ def test_constants_snap_to_pi_and_rationals_when_the_error_allows():
     off = sympy.Float(0.37) * sympy.sin(sympy.pi * x)
     kept, err = snap_constants([off], error_against(0.37))
     assert kept[0] == off and err < 1e-15
+
+
+def test_a_heat_decay_rate_snaps_to_a_rational_multiple_of_pi_squared():
+    """exp(-2 pi^2 D t) with D = 0.1: the rate 1.9739208... is (1/5) pi^2, not p/q or (p/q) pi."""
+    t = sympy.Symbol("t", real=True)
+    points = torch.linspace(0.0, 1.0, 101, dtype=F64)
+    exact = torch.exp(-0.2 * math.pi**2 * points)
+
+    def error(formulas):
+        values = FormulaModel(formulas, ["t"])(points[:, None])[:, 0]
+        return float(torch.linalg.norm(values - exact) / torch.linalg.norm(exact))
+
+    snapped, err = snap_constants([sympy.exp(sympy.Float(-1.9739208802178716) * t)], error)
+    assert sympy.simplify(snapped[0] - sympy.exp(-sympy.pi**2 * t / 5)) == 0 and err < 1e-14
