@@ -31,9 +31,10 @@ from kanpde.symbolic.library import X, LibraryFunction, as_like, lambdify_torch
 
 log = logging.getLogger(__name__)
 
-_GRID_RANGE = 10.0  # alpha and beta of the coarse grid lie in [-10, 10]
+_GRID_RANGE = 10.0  # beta of the coarse grid lies in [-10, 10], and so does alpha in steps of h
+_HIGH_RANGE = 30.0  # then |alpha| goes on to 30 in unit steps: up to ~9 periods of sin per edge range
 _STARTS = 6  # LM runs from the best few grid points of each edge
-_COARSE_SAMPLES = 24  # the grid search sees about this many samples per edge
+_COARSE_SAMPLES = 48  # the grid search sees about this many samples per edge (5 per period at 30)
 _CHUNK = 1 << 22  # elements in one (edges x grid x samples) block
 _DIGITS_CAP = 14.0  # -log10(1 - r2) above this is float64 noise: all exact fits tie
 _TIE = 0.5  # scores this close to the best count as ties, won by the earlier function
@@ -83,9 +84,10 @@ def _grid_cpu(coarse: int) -> tuple[Tensor, Tensor]:
     """Coarse (alpha, beta) grid in normalised coordinates, with a region id per point.
 
     ``|alpha|``: 10 geometric values on [0.05, 2.5], then steps of ``h = 20 / (coarse - 1)``
-    up to 10, both signs. ``beta``: on [-B, B], ``B = min(10, 3 |alpha| + 2)``, with step
+    up to 10, then unit steps up to 30 (oscillations: sin(4 pi y) over [-1, 1] has alpha
+    4 pi), both signs. ``beta``: on [-B, B], ``B = min(10, 3 |alpha| + 2)``, with step
     ``min(h, 0.6 h |alpha|)``: for a small ``|alpha|`` the window ``alpha z + beta`` is
-    narrow and must be placed finely. Regions: three bands of |alpha| (0.5, 2.5) x four
+    narrow and must be placed finely. Regions: four bands of |alpha| (0.5, 2.5, 10) x four
     bands of the centre ``-beta / alpha`` (-1, 0, 1), so that the starts are distinct shapes
     (mirror images (-alpha, -beta) of an even or odd f share a region).
     -> grid: (G, 2), members: (R, M) grid indices per region, padded with G.
@@ -93,6 +95,7 @@ def _grid_cpu(coarse: int) -> tuple[Tensor, Tensor]:
     h = 2 * _GRID_RANGE / (coarse - 1)
     mags = [0.05 * 50 ** (i / 9) for i in range(10)]
     mags += [2.5 + h * i for i in range(1, int((_GRID_RANGE - 2.5) / h + 1e-9) + 1)]
+    mags += [_GRID_RANGE + i for i in range(1, int(_HIGH_RANGE - _GRID_RANGE) + 1)]
     points, region = [], []
     for sign in (-1.0, 1.0):
         for mag in mags:
@@ -102,7 +105,7 @@ def _grid_cpu(coarse: int) -> tuple[Tensor, Tensor]:
                 beta = j * step
                 points.append((sign * mag, beta))
                 centre = -beta / (sign * mag)  # where alpha z + beta = 0
-                band = (mag >= 0.5) + (mag >= 2.5)
+                band = (mag >= 0.5) + (mag >= 2.5) + (mag > _GRID_RANGE)
                 region.append(band * 4 + (centre >= -1) + (centre >= 0) + (centre > 1))
     members = [[i for i, r in enumerate(region) if r == k] for k in sorted(set(region))]
     width = max(len(m) for m in members)

@@ -59,7 +59,9 @@ class SymbolicResult:
     "closed" (every edge fitted above the r2 threshold, but not an exact solution: see
     verification) or "approximate" (some edges had no fit above the threshold and were
     forced to their best fits: the formula approximates the network, and its error says by
-    how much; ``metrics["partial_formula"]`` keeps those edges numeric, as phi_l_i_j)."""
+    how much; ``metrics["partial_formula"]`` keeps those edges numeric, as phi_l_i_j).
+    edges: the first fits; refits: the edges those left numeric, fitted again after the
+    refine (``accepted`` False: still below the threshold, fixed all the same)."""
 
     status: str
     message: str
@@ -68,12 +70,12 @@ class SymbolicResult:
     edges: list[EdgeRecord]
     metrics: dict
     verification: Verification | None = None
-    forced: list[EdgeRecord] = field(default_factory=list)
+    refits: list[EdgeRecord] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {"status": self.status, "message": self.message, "formula": [str(f) for f in self.formulas],
                 "unsnapped": [str(f) for f in self.unsnapped], **self.metrics,
-                "edges": [e.to_dict() for e in self.edges], "forced_edges": [e.to_dict() for e in self.forced],
+                "edges": [e.to_dict() for e in self.edges], "refits": [e.to_dict() for e in self.refits],
                 "verification": self.verification.to_dict() if self.verification is not None else None}
 
 
@@ -115,17 +117,19 @@ def extract_formula(problem: Problem, model: KAN, options: SymbolicOptions = Sym
     log.info("symbolic: %d of %d edges fitted to closed forms", fixed, len(records))
     _refine(problem, model, options.refine, train, error)
     unsnapped = network_formula(model, names)
-    forced = []
+    refits, forced = [], []
     if not all(is_closed(f) for f in unsnapped):
         metrics["partial_formula"] = [str(f) for f in unsnapped]
-        # a rejected fit comes back as the best-r2 one: accept it all the same
-        forced = [replace(r, fit=replace(r.fit, accepted=True))
-                  for r in fit_network(model, x, functions, samples=options.samples, **fit_options)]
-        fix_edges(model, forced, functions)
-        log.info("symbolic: %d edges had no fit above r2 %g; forced to their best fits (lowest r2 %.4f)",
-                 len(forced), options.r2_threshold, min(r.fit.r2 for r in forced))
+        refits = fit_network(model, x, functions, samples=options.samples, **fit_options)
+        forced = [r for r in refits if not r.fit.accepted]  # a rejected fit is the best-r2 one
+        fix_edges(model, [replace(r, fit=replace(r.fit, accepted=True)) for r in refits], functions)
+        log.info("symbolic: after the refine, %d of the %d numeric edges fitted above r2 %g%s",
+                 len(refits) - len(forced), len(refits), options.r2_threshold,
+                 f"; {len(forced)} forced to their best fits (lowest r2 {min(r.fit.r2 for r in forced):.4f})"
+                 if forced else "")
         _refine(problem, model, options.refine, train, error)
         unsnapped = network_formula(model, names)
+    metrics["edges_forced"] = len(forced)
     formulas, _ = snap_constants(unsnapped, lambda f: _nan_if_none(error(f)), rtol=options.snap_rtol)
     formulas = [sympy.simplify(f) for f in formulas]
     metrics["formula_rel_l2"] = error(formulas)
@@ -144,7 +148,7 @@ def extract_formula(problem: Problem, model: KAN, options: SymbolicOptions = Sym
             f"approximation, not a solution: {measured}; {misfit}")
     else:
         status, message = "closed", f"closed form, not an exact solution: {misfit}"
-    return SymbolicResult(status, message, formulas, unsnapped, records, metrics, verification, forced)
+    return SymbolicResult(status, message, formulas, unsnapped, records, metrics, verification, refits)
 
 
 def _refine(problem: Problem, model: KAN, stages: Sequence[Stage], train: dict, error) -> None:

@@ -38,6 +38,9 @@ PLANTED = [
     ("abs", (-1, 1), lambda x: 2 * torch.abs(0.5 * x - 0.15) + 0.1, (1, -0.3, 1, 0.1)),
     ("exp", (-1, 1), lambda x: torch.exp(0.1 * x), (0.1, 0, 1, 0)),  # nearly linear
     ("x", (0, 1), lambda x: 1e-3 * x - 5, (1, 0, 1e-3, -5)),  # small slope on a large offset
+    ("sin", (-1, 1), lambda x: 0.12 * torch.sin(4 * math.pi * x + 0.3) - 0.01,  # 4 periods (Helmholtz)
+     None),  # (the sign of c and a half-period shift of b are one symmetry, not made canonical)
+    ("sin", (0, 2), lambda x: torch.sin(-7.5 * math.pi * x), None),  # 7.5 periods
     ("xexp", (-1, 3), lambda x: 2 * (0.5 * x + 0.3) * torch.exp(-(0.5 * x + 0.3)) + 1, None),
 ]
 REJECTED = [

@@ -58,8 +58,8 @@ def test_an_edge_outside_the_library_gives_an_approximation_with_its_error_state
     error = result.metrics["formula_rel_l2"]
     assert 1e-3 < error < 1.0 and f"{error:.3e}" in result.message
     assert result.metrics["network_rel_l2"] < 1e-3 < error  # the network was good; the formula is worse
-    assert not result.verification.exact and [e.fit.function for e in result.forced] == ["abs"]
-    assert not result.edges[0].fit.accepted and result.forced[0].fit.accepted
+    assert not result.verification.exact and [e.fit.function for e in result.refits] == ["abs"]
+    assert not result.edges[0].fit.accepted and not result.refits[0].fit.accepted  # forced, and said so
 
 
 def test_symbolic_extraction_needs_a_kan_whose_output_is_the_solution():
