@@ -54,3 +54,15 @@ def test_median_run_keeps_the_middle_time_and_all_times():
     middle = median_run(runs)
     assert middle["ms"] == 4.0 and middle["peak_memory_mb"] == 3 and middle["ms_all"] == [5.0, 3.0, 4.0]
     assert median_run([{"error": "killed"}]) == {"error": "killed"}
+
+
+def test_fit_bench_recovers_its_planted_edges_and_reports_per_edge_time():
+    from kanpde.bench.fitting import PLANTED, planted_edges, run_fit_bench, table
+    x, y, names = planted_edges(10, 101)
+    assert x.shape == y.shape == (10, 101) and names[:len(PLANTED)] == list(PLANTED)
+    assert torch.equal(planted_edges(10, 101)[1], y)  # seeded: the same edges every run
+    (r,) = run_fit_bench([len(PLANTED)], samples=101, repeat=1)
+    assert r["recovered"] == 1.0
+    assert r["ms_per_edge"] == pytest.approx(1e3 * r["seconds"] / len(PLANTED))
+    assert "100.0%" in table([r])
+    assert parse(["fit", "--edges", "10,100"]).edges == [10, 100]

@@ -1,11 +1,13 @@
-"""``kanpde-bench``: speed (ms per training step of kanpde and of pykan, side by side) and
-accuracy (the problem library solved by the KAN and the MLP baseline).
+"""``kanpde-bench``: speed (ms per training step of kanpde and of pykan, side by side),
+accuracy (the problem library solved by the KAN and the MLP baseline) and fit (the
+symbolic stage's edge fitter on planted edges).
 
     kanpde-bench speed                       # S, M, L and the grid sweep on this machine
     kanpde-bench speed --configs S,M --json speed.json
     kanpde-bench speed --device cuda --grids 5,20,100
     kanpde-bench accuracy --tier smoke       # minutes on a CPU
     kanpde-bench accuracy --tier full --device cuda --json accuracy.json
+    kanpde-bench fit --edges 10,100,1000     # seconds per batched fit, planted edges
 
 Each prints a table and, with --json PATH, writes one record per configuration or case.
 """
@@ -26,6 +28,8 @@ import torch
 from kanpde.app.build import device_description
 from kanpde.bench.accuracy import MODELS, run_suite
 from kanpde.bench.accuracy import table as accuracy_table
+from kanpde.bench.fitting import run_fit_bench
+from kanpde.bench.fitting import table as fit_table
 from kanpde.bench.speed import CONFIGS, Config, copy_bandwidth, measure_main, run_isolated
 
 log = logging.getLogger("kanpde.bench")
@@ -158,6 +162,12 @@ def parse(argv):
     accuracy.add_argument("--out", help="folder of the runs (default outputs/accuracy/<tier>-<time>)")
     accuracy.add_argument("--timeout", type=float, default=3600.0, help="seconds per run")
     accuracy.add_argument("--json", metavar="PATH", help="also write the records as JSON")
+    fit = sub.add_parser("fit", help="the edge fitter on planted edges: seconds, recovered")
+    fit.add_argument("--edges", default="10,100,1000", type=_ints, help="edge counts, one batched call each")
+    fit.add_argument("--samples", type=int, default=201, help="samples per edge (the symbolic stage's default)")
+    fit.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    fit.add_argument("--repeat", type=int, default=3, help="calls per edge count; the median is reported")
+    fit.add_argument("--json", metavar="PATH", help="also write the records as JSON")
     measure = sub.add_parser("_measure")  # internal: one measurement in a fresh process
     measure.add_argument("spec")
     return parser.parse_args(argv)
@@ -192,6 +202,10 @@ def main(argv=None) -> None:
                             on_case=lambda r: log.info("%s, %s: rel_l2 %s", r["problem"], r["model"],
                                                        r.get("rel_l2", r.get("error"))))
         print(accuracy_table(records))
+    elif args.command == "fit":
+        device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+        records = run_fit_bench(args.edges, args.samples, device, args.repeat)
+        print(fit_table(records))
     else:
         records = run_speed(args)
         print(table(records))

@@ -32,9 +32,10 @@ from kanpde.symbolic.library import X, LibraryFunction, as_like, lambdify_torch
 log = logging.getLogger(__name__)
 
 _GRID_RANGE = 10.0  # beta of the coarse grid lies in [-10, 10], and so does alpha in steps of h
-_HIGH_RANGE = 30.0  # then |alpha| goes on to 30 in unit steps: up to ~9 periods of sin per edge range
+_HIGH_RANGE = 30.0  # for periodic f, |alpha| goes on to 30 in unit steps: ~9 periods per edge range
 _STARTS = 6  # LM runs from the best few grid points of each edge
-_COARSE_SAMPLES = 48  # the grid search sees about this many samples per edge (5 per period at 30)
+_COARSE_SAMPLES = 24  # the grid search sees about this many samples per edge,
+_PERIODIC_SAMPLES = 48  # or this many for a periodic f (5 per period at |alpha| = 30)
 _CHUNK = 1 << 22  # elements in one (edges x grid x samples) block
 _DIGITS_CAP = 14.0  # -log10(1 - r2) above this is float64 noise: all exact fits tie
 _TIE = 0.5  # scores this close to the best count as ties, won by the earlier function
@@ -73,19 +74,19 @@ def _project(g: Tensor, yc: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Ten
     return c, g_mean, gc, torch.where(ok, ssr, torch.full_like(ssr, math.inf)), r
 
 
-def _grid(coarse: int, like: Tensor) -> tuple[Tensor, Tensor]:
+def _grid(coarse: int, like: Tensor, periodic: bool = False) -> tuple[Tensor, Tensor]:
     """:func:`_grid_cpu` in like's dtype, on like's device."""
-    grid, members = _grid_cpu(coarse)
+    grid, members = _grid_cpu(coarse, periodic)
     return grid.to(dtype=like.dtype, device=like.device), members.to(like.device)
 
 
 @functools.lru_cache(maxsize=4)
-def _grid_cpu(coarse: int) -> tuple[Tensor, Tensor]:
+def _grid_cpu(coarse: int, periodic: bool = False) -> tuple[Tensor, Tensor]:
     """Coarse (alpha, beta) grid in normalised coordinates, with a region id per point.
 
     ``|alpha|``: 10 geometric values on [0.05, 2.5], then steps of ``h = 20 / (coarse - 1)``
-    up to 10, then unit steps up to 30 (oscillations: sin(4 pi y) over [-1, 1] has alpha
-    4 pi), both signs. ``beta``: on [-B, B], ``B = min(10, 3 |alpha| + 2)``, with step
+    up to 10, and for a ``periodic`` f unit steps on up to 30 (oscillations: sin(4 pi y)
+    over [-1, 1] has alpha 4 pi; beyond 10 no other function makes a new shape), both signs. ``beta``: on [-B, B], ``B = min(10, 3 |alpha| + 2)``, with step
     ``min(h, 0.6 h |alpha|)``: for a small ``|alpha|`` the window ``alpha z + beta`` is
     narrow and must be placed finely. Regions: four bands of |alpha| (0.5, 2.5, 10) x four
     bands of the centre ``-beta / alpha`` (-1, 0, 1), so that the starts are distinct shapes
@@ -95,7 +96,8 @@ def _grid_cpu(coarse: int) -> tuple[Tensor, Tensor]:
     h = 2 * _GRID_RANGE / (coarse - 1)
     mags = [0.05 * 50 ** (i / 9) for i in range(10)]
     mags += [2.5 + h * i for i in range(1, int((_GRID_RANGE - 2.5) / h + 1e-9) + 1)]
-    mags += [_GRID_RANGE + i for i in range(1, int(_HIGH_RANGE - _GRID_RANGE) + 1)]
+    if periodic:
+        mags += [_GRID_RANGE + i for i in range(1, int(_HIGH_RANGE - _GRID_RANGE) + 1)]
     points, region = [], []
     for sign in (-1.0, 1.0):
         for mag in mags:
@@ -191,16 +193,17 @@ def _levenberg_marquardt(
 
 
 def _fit_function(
-    f: LibraryFunction, z: Tensor, yc: Tensor, sst: Tensor, grid: tuple[Tensor, Tensor],
+    f: LibraryFunction, z: Tensor, yc: Tensor, sst: Tensor, grids: dict[bool, tuple[Tensor, Tensor]],
     iterations: int,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Best (alpha, beta) fit of f to each edge. z, yc: (E, S), sst: (E,), grid from _grid
-    ->  theta: (E, 2), c, g_mean, ssr: (E,) each."""
+    """Best (alpha, beta) fit of f to each edge. z, yc: (E, S), sst: (E,), grids: periodic
+    f or not -> the coarse grid from _grid  ->  theta: (E, 2), c, g_mean, ssr: (E,) each."""
     edges, samples = z.shape
-    step = -(-samples // _COARSE_SAMPLES)  # ceil
+    periodic = _symmetries(f.expr).period is not None
+    step = -(-samples // (_PERIODIC_SAMPLES if periodic else _COARSE_SAMPLES))  # ceil
     z_sub, y_sub = z[:, ::step], yc[:, ::step]
     y_sub = y_sub - y_sub.mean(-1, keepdim=True)  # (E, s), centred on the subsample
-    grid, members = grid
+    grid, members = grids[periodic]
     k = min(_STARTS, members.shape[0])
     chunk = max(1, min(_CHUNK // (grid.shape[0] * z_sub.shape[1]), _CHUNK // (16 * k * samples)))
     out = []
@@ -352,9 +355,9 @@ def fit_edges(
     y_mean = y.mean(1)
     yc = y - y_mean[:, None]
     sst = (yc * yc).sum(1)  # (E,)
-    grid = _grid(coarse, x)
+    grids = {periodic: _grid(coarse, x, periodic) for periodic in (False, True)}
 
-    fits = [_fit_function(f, z, yc, sst, grid, iterations) for f in functions]
+    fits = [_fit_function(f, z, yc, sst, grids, iterations) for f in functions]
     theta = torch.stack([t[0] for t in fits])  # (F, E, 2)
     c, g_mean, ssr = (torch.stack([t[i] for t in fits]) for i in (1, 2, 3))  # (F, E) each
 
