@@ -48,7 +48,9 @@ def network_formula(model: KAN, names: Sequence[str]) -> list[sympy.Expr]:
             m = model.mult[index] if index < len(model.mult) else 0
             w = layer.out_dim - 2 * m
             h = out[:w] + [out[w + 2 * k] * out[w + 2 * k + 1] for k in range(m)]
-    return [sympy.expand(e) for e in h]
+    # function arguments are kept whole: expanding exp(-(a x + b)^2) splits off exp(-b^2),
+    # which can underflow while the rest overflows
+    return [sympy.expand(e, deep=False) for e in h]
 
 
 def _inputs(model: KAN, symbols: list[sympy.Symbol]) -> list[sympy.Expr]:
@@ -114,9 +116,12 @@ def snap_constants(formulas: list[sympy.Expr], error: Callable[[list[sympy.Expr]
                    rtol: float = 0.01, atol: float = 1e-9) -> tuple[list[sympy.Expr], float]:
     """Snap the Float constants of ``formulas`` one at a time (largest first), keeping a
     snap when ``error(snapped) <= max(error(current) * (1 + rtol), atol)``; sweeps again
-    while a sweep snapped something (a snap can merge constants into new ones).
+    while a sweep snapped something (a snap can merge constants into new ones). With no
+    finite error to compare against (no reference, or values that overflow) nothing snaps.
     Returns the snapped formulas and their error."""
     current, best = formulas, error(formulas)
+    if not math.isfinite(best):
+        return current, best
     tried: set[sympy.Float] = set()
     while True:
         floats = sorted({a for f in current for a in f.atoms(sympy.Float)} - tried, key=lambda a: -abs(float(a)))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -141,7 +142,8 @@ def extract_formula(problem: Problem, model: KAN, options: SymbolicOptions = Sym
     elif forced:
         measured = ("no reference to measure it against" if truth is None else
                     f"relative L2 error {metrics['formula_rel_l2']:.3e} against the reference (the network's: "
-                    f"{metrics['network_rel_l2']:.3e})")
+                    f"{metrics['network_rel_l2']:.3e})" if math.isfinite(metrics["formula_rel_l2"]) else
+                    "its values are not finite at some reference points (a forced fit overflows there)")
         status, message = "approximate", (
             f"{len(forced)} of {len(records)} edges had no fit reaching r2 {options.r2_threshold} (lowest "
             f"{min(r.fit.r2 for r in forced):.4f}) and were forced to their best fits, so this is an "
@@ -162,7 +164,7 @@ def _refine(problem: Problem, model: KAN, stages: Sequence[Stage], train: dict, 
     if not refined.ok:  # e.g. L-BFGS breaking down once the loss reaches rounding level
         log.info("symbolic refine: %s", refined.message)
     after = error(model)
-    if before is not None and after > before * (1.0 + 1e-3):
+    if before is not None and math.isfinite(before) and not after <= before * (1.0 + 1e-3):  # NaN too
         model.load_state_dict(state)
         log.info("symbolic refine raised the error against the reference from %.3e to %.3e; kept the fitted "
                  "constants", before, after)

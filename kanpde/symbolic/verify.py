@@ -35,6 +35,7 @@ from kanpde.symbolic.sym import Sym, SymbolicCoords, SymbolicField, as_expr, exa
 log = logging.getLogger(__name__)
 
 _MAX_OPS = 600  # larger expressions are not given to sympy.simplify (time bound)
+_ZERO_ROOM = 1e-6  # above this at some point an expression is not 0, whatever sympy would say
 _THETA = sympy.Symbol("theta", real=True)  # angle along a disk's boundary
 
 
@@ -162,18 +163,22 @@ def _on_face(problem: Problem, face: str, symbols, normals) -> dict | None:
 
 
 def _reduce(expr: sympy.Expr, numeric_max: float) -> tuple[sympy.Expr, bool]:
-    """(simplified expression, whether sympy reduced it to 0). Bounded in time: nothing
-    above _MAX_OPS ops is simplified, and the slow expand_trig pass runs only when the
-    numbers (max |expr| at the points) leave room for a zero."""
+    """(simplified expression, whether sympy reduced it to 0). Bounded in time: an
+    expression whose values at the points (max ``numeric_max``) are clearly not all zero,
+    or one of more than _MAX_OPS ops, is not given to sympy.simplify (which can take minutes
+    on large floats), and the slow expand_trig pass runs only when the numbers leave room
+    for a zero."""
     if expr == 0 or expr.is_Float and expr.is_zero:  # a Float 0.0 is != 0 in sympy
         return sympy.Integer(0), True
+    if not numeric_max <= _ZERO_ROOM:
+        return expr, False
     if sympy.count_ops(expr) > _MAX_OPS:
         log.info("an expression of %d ops is reported unsimplified", sympy.count_ops(expr))
         return expr, False
     if sympy.expand(expr).is_zero:
         return sympy.Integer(0), True
     simple = sympy.simplify(expr)
-    if simple.is_zero or numeric_max <= 1e-6 and sympy.simplify(sympy.expand_trig(simple)).is_zero:
+    if simple.is_zero or sympy.simplify(sympy.expand_trig(simple)).is_zero:
         return sympy.Integer(0), True
     return simple, False
 
@@ -199,7 +204,8 @@ class Check:
     """One equation: the residual (``residual``, ``residual[i]`` for several) or a condition's
     (its label, ``label[i]`` for several, e.g. Periodic's derivatives).
 
-    expression: simplified; ``"face: expr; ..."`` when it differs between faces.
+    expression: simplified where it may be zero (else as assembled); ``"face: expr; ..."`` when it
+    differs between faces.
     exact_zero: True: sympy reduced it to 0 (on every face); False: it did not; None: not
     checked symbolically (PointData, or a face with no parametrisation).
     max_abs: max |expression| at ``points`` sampled points (inf if any is not finite).

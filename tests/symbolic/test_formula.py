@@ -140,3 +140,21 @@ def test_a_heat_decay_rate_snaps_to_a_rational_multiple_of_pi_squared():
 
     snapped, err = snap_constants([sympy.exp(sympy.Float(-1.9739208802178716) * t)], error)
     assert sympy.simplify(snapped[0] - sympy.exp(-sympy.pi**2 * t / 5)) == 0 and err < 1e-14
+
+
+def test_a_narrow_gaussian_edge_assembles_into_a_formula_that_evaluates_like_the_network():
+    """exp(-(40 x - 30)^2): expanding its argument would split off exp(-900), which
+    underflows to 0 while exp(2400 x - 1600 x^2) overflows, so the formula would be NaN
+    where the network is 1."""
+    from kanpde.model.fixed import FixedEdge, FixedEdges
+    model = KAN([1, 1], [[-1.0, 1.0]], dtype=F64)
+    layer = model.layers[0]
+    layer.mask.zero_()
+    layer.fixed = FixedEdges(1, 1, [FixedEdge(0, 0, function_library(["gaussian"])[0], 40.0, -30.0, 2.0, 0.5)],
+                             dtype=F64)
+    x = torch.linspace(-1.0, 1.0, 401, dtype=F64)[:, None]
+    formula = network_formula(model, ["x"])
+    values = FormulaModel(formula, ["x"])(x)
+    assert torch.isfinite(values).all()
+    torch.testing.assert_close(values, model(x), rtol=1e-12, atol=1e-12)
+    assert float(values.max()) == pytest.approx(2.5)  # the peak at x = 3/4 is there
