@@ -58,9 +58,14 @@ def write_symbolic(run_dir: Path, problem: Problem, result) -> None:
     tex = [f"{name} = {sympy.latex(formula)}" for name, formula in zip(names, result.formulas)]
     (run_dir / "formula.tex").write_text("\n".join(tex) + "\n")
     (run_dir / "symbolic.json").write_text(json.dumps(result.to_dict(), indent=2, default=str))
-    curves = [EdgeCurve(e.layer, e.source, e.target, e.x, e.y, e.fitted,
-                        f"{e.fit.function}  r2={e.fit.r2:.6f}" + ("" if e.fit.accepted else " (kept numeric)"))
-              for e in result.edges]
+    curves = {(e.layer, e.source, e.target): EdgeCurve(e.layer, e.source, e.target, e.x, e.y, e.fitted,
+                                                       f"{e.fit.function}  r2={e.fit.r2:.6f}")
+              for e in result.edges}
+    for e in result.refits:  # edges left numeric by the first fits: their curve after the refine
+        curves[e.layer, e.source, e.target] = EdgeCurve(
+            e.layer, e.source, e.target, e.x, e.y, e.fitted,
+            f"{e.fit.function}  r2={e.fit.r2:.6f} (second fit{'' if e.fit.accepted else ', forced'})")
+    curves = list(curves.values())
     try:
         if curves:
             plot_edges(curves, run_dir / "edges.png", title=f"{problem.name}: edges and their fits")

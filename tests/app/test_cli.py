@@ -109,3 +109,28 @@ def test_sigterm_mid_training_still_writes_the_run(tmp_path):
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["status"] == "interrupted" and "kept the model" in metrics["message"]
     assert len(list(csv.DictReader(open(run / "history.csv")))) >= 1
+
+
+def test_symbolic_run_writes_the_verified_formula_and_an_approximation_says_so(tmp_path):
+    """poisson1d: x (1 - x), verified, in formula.txt, formula.tex and symbolic.json. With a
+    library of {0, abs} only, the edge is forced: the run says approximate, with its error,
+    and keeps the partial formula and the second fit."""
+    proc = kanpde(tmp_path, "problem=poisson1d", "symbolic=auto", "progress=false", "eval_points=400")
+    assert proc.returncode == 0, proc.stderr
+    run = tmp_path / "run"
+    assert (run / "formula.txt").read_text().splitlines()[0] == "u = x*(1 - x)"
+    assert "verified" in (run / "formula.txt").read_text() and (run / "formula.tex").read_text().startswith("u = ")
+    record = json.loads((run / "symbolic.json").read_text())
+    assert record["status"] == "verified" and record["edges"][0]["function"] == "x^2"
+    assert all(check["exact_zero"] for check in record["verification"]["checks"])
+    assert (run / "edges.png").stat().st_size > 1000
+
+    (tmp_path / "abs").mkdir()
+    proc = kanpde(tmp_path / "abs", "problem=poisson1d", "symbolic=auto", "progress=false", "eval_points=400",
+                  "symbolic.functions=[0,abs]")
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads((tmp_path / "abs" / "run" / "symbolic.json").read_text())
+    assert record["status"] == "approximate" and record["edges_forced"] == 1
+    assert f"{record['formula_rel_l2']:.3e}" in (tmp_path / "abs" / "run" / "formula.txt").read_text()
+    assert record["refits"][0]["function"] == "abs" and not record["refits"][0]["accepted"]
+    assert "phi_0_0_0" in record["partial_formula"][0]
