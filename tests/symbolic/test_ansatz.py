@@ -25,6 +25,7 @@ def model(d, outputs=1, seed=0):
 
 
 @pytest.mark.parametrize("d", [2, 3, 4])
+@torch.no_grad()
 def test_every_split_of_the_inputs_separates(d):
     """u + 0.3 = F(x_A) G(x_B) for every split A | B of the inputs, so for two points p, q
     the swapped products agree: (u(p) + .3)(u(q) + .3) = (u(p_A, q_B) + .3)(u(q_A, p_B) + .3)."""
@@ -42,6 +43,7 @@ def test_every_split_of_the_inputs_separates(d):
             assert torch.allclose(u(p) * u(q), u(pq) * u(qp), atol=1e-12 * float(scale))
 
 
+@torch.no_grad()
 def test_a_general_kan_does_not_pass_the_separation_check():
     """The check above can fail: a plain sum-node KAN gives f(x) + g(y)-like functions."""
     from kanpde.model import KAN
