@@ -9,7 +9,7 @@ a coarse grid over ``(alpha, beta)`` on a subsample, then Levenberg–Marquardt 
 grid points of a few distinct regions, with Kaufman's Jacobian ``J = -c P (dg/dtheta)``
 (``P`` projects out ``span{g, 1}``). Steps that raise the error or give non-finite values
 are rejected; runs that stop improving retire. Finally (a, b, c, d) are put in a canonical
-form using the function's symmetries (found once with sympy), so that equal curves give
+form using the function's symmetries (kanpde.symbolic.canonical), so that equal curves give
 equal parameters. Everything is batched over edges (in chunks) and grid points or starts;
 the only Python loops are over library functions, edge chunks and iterations.
 """
@@ -19,15 +19,15 @@ from __future__ import annotations
 import functools
 import logging
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-import sympy
 import torch
 from torch import Tensor
 
 from kanpde.errors import KanpdeError
-from kanpde.symbolic.library import X, LibraryFunction, as_like, lambdify_torch
+from kanpde.symbolic.canonical import canonical, symmetries
+from kanpde.symbolic.library import LibraryFunction
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +199,7 @@ def _fit_function(
     """Best (alpha, beta) fit of f to each edge. z, yc: (E, S), sst: (E,), grids: periodic
     f or not -> the coarse grid from _grid  ->  theta: (E, 2), c, g_mean, ssr: (E,) each."""
     edges, samples = z.shape
-    periodic = _symmetries(f.expr).period is not None
+    periodic = symmetries(f.expr).period is not None
     step = -(-samples // (_PERIODIC_SAMPLES if periodic else _COARSE_SAMPLES))  # ceil
     z_sub, y_sub = z[:, ::step], yc[:, ::step]
     y_sub = y_sub - y_sub.mean(-1, keepdim=True)  # (E, s), centred on the subsample
@@ -218,79 +218,6 @@ def _fit_function(
         best = ssr.view(e, k).argmin(1) + torch.arange(e, device=z.device) * k  # (e,)
         out.append((theta[best], c[best], g_mean[best], ssr[best]))
     return tuple(torch.cat(parts) for parts in zip(*out))
-
-
-_L = sympy.Symbol("L", positive=True)
-_S = sympy.Symbol("s", real=True)
-
-
-@dataclass(frozen=True)
-class _Symmetries:
-    """What of (a, b) a function lets (c, d) absorb; each q maps a tensor to a tensor."""
-
-    constant: bool  # f does not depend on x: a = 1, b = 0
-    parity: int  # +1 even, -1 odd, 0 neither: a >= 0
-    scale: Callable | None  # f(L u) = q(L) f(u) for L > 0 (powers, abs): |a| = 1
-    log_scale: Callable | None  # f(L u) = f(u) + q(L) (log): |a| = 1
-    shift: Callable | None  # f(u + s) = q(s) f(u) (exp): b = 0
-    translate: Callable | None  # f(u + s) = f(u) + q(s) (x): b = 0
-    period: float | None  # b reduced to (-period/2, period/2]
-
-
-@functools.lru_cache(maxsize=None)
-def _symmetries(expr: sympy.Expr) -> _Symmetries:
-    """The symmetries of f(X) = expr, found with sympy once per expression."""
-
-    def free_of_x(q: sympy.Expr, symbol: sympy.Symbol) -> Callable | None:
-        return None if X in q.free_symbols else lambdify_torch(q, symbol)
-
-    if X not in expr.free_symbols:
-        return _Symmetries(True, 0, None, None, None, None, None)
-    mirrored = expr.subs(X, -X)
-    parity = next((p for p in (1, -1) if sympy.expand(mirrored - p * expr) == 0), 0)
-    scaled, shifted = expr.subs(X, _L * X), expr.subs(X, X + _S)
-    try:
-        period = sympy.periodicity(expr, X)
-    except (NotImplementedError, ValueError, TypeError):
-        period = None
-    return _Symmetries(
-        False, parity,
-        free_of_x(sympy.powsimp(sympy.expand_power_base(scaled / expr, force=True),
-                                force=True), _L),
-        free_of_x(sympy.expand_log(scaled - expr, force=True), _L),
-        free_of_x(sympy.powsimp(shifted / expr, force=True), _S),
-        free_of_x(sympy.expand(shifted - expr), _S),
-        float(period) if period is not None and period.is_number and period > 0 else None,
-    )
-
-
-def _canonical(sym: _Symmetries, a: Tensor, b: Tensor, c: Tensor, d: Tensor) -> list[Tensor]:
-    """The same curve c f(a x + b) + d with (a, b) normalised as far as f's symmetries allow:
-    a >= 0 for even or odd f, |a| = 1 for powers and log, b = 0 for exp and x, b within one
-    period for periodic f. All (E,); entries whose new values would not be finite stay."""
-
-    def where(ok: Tensor, new: list[Tensor], old: list[Tensor]) -> list[Tensor]:
-        ok = ok & torch.stack([torch.isfinite(t) for t in new]).all(0)
-        return [torch.where(ok, n, o) for n, o in zip(new, old)]
-
-    if sym.constant:
-        return [torch.ones_like(a), torch.zeros_like(b), c, d]
-    if sym.parity:
-        a, b, c = where(a < 0, [-a, -b, c * sym.parity], [a, b, c])
-    size = a.abs()
-    if sym.scale is not None:
-        q = as_like(sym.scale(size), size)
-        a, b, c = where(size > 0, [a / size, b / size, c * q], [a, b, c])
-    elif sym.log_scale is not None:
-        q = as_like(sym.log_scale(size), size)
-        a, b, d = where(size > 0, [a / size, b / size, d + c * q], [a, b, d])
-    if sym.shift is not None:
-        b, c = where(b == b, [torch.zeros_like(b), c * as_like(sym.shift(b), b)], [b, c])
-    elif sym.translate is not None:
-        b, d = where(b == b, [torch.zeros_like(b), d + c * as_like(sym.translate(b), b)], [b, d])
-    if sym.period is not None:
-        b = b - sym.period * torch.round(b / sym.period)
-    return [a, b, c, d]
 
 
 def fit_edges(
@@ -318,7 +245,7 @@ def fit_edges(
     if SSR is that small too, else 0; non-finite fits have r2 = -inf. If no function
     reaches the threshold, the best-r2 fit is returned with ``accepted=False``.
 
-    Parameters come back canonical (see :func:`_canonical`): a >= 0 for even or odd f,
+    Parameters come back canonical (see :func:`kanpde.symbolic.canonical.canonical`): a >= 0 for even or odd f,
     |a| = 1 for powers, abs and log, b = 0 for exp and x, b in one period for sin, cos, tan.
 
     ``coarse``: grid values per axis of the (alpha, beta) search in normalised coordinates;
@@ -383,7 +310,7 @@ def fit_edges(
     for j, f in enumerate(functions):  # canonical (a, b, c, d) for the edges that chose f
         chose = choice == j
         if bool(chose.any()):
-            new = _canonical(_symmetries(f.expr), *params)
+            new = canonical(symmetries(f.expr), *params)
             params = [torch.where(chose, n, o) for n, o in zip(new, params)]
     table = torch.stack([*params, pick(r2)]).tolist()
     names = [functions[i].name for i in choice.tolist()]
