@@ -69,10 +69,10 @@ ANSATZES = ("model", "separable")
 
 
 def build_model(cfg: DictConfig, problem: Problem, dtype: torch.dtype, device: torch.device,
-                seed: int, periodic: tuple[int, ...] = (), ansatz: str = "model") -> nn.Module:
+                seed: int, periodic: tuple[int, ...] = (), ansatz: str = "model", terms: int = 1) -> nn.Module:
     """The configured network; ``ansatz="separable"`` (symbolic runs) replaces it by the
-    readable KAN ``u = c X_0(x_0) ... X_{d-1}(x_{d-1}) + e`` of kanpde.symbolic.ansatz,
-    on the configured grid."""
+    readable KAN ``u = c X_0(x_0) ... X_{d-1}(x_{d-1}) + e`` of kanpde.symbolic.ansatz (a sum
+    of ``terms`` such products), on the configured grid."""
     if ansatz not in ANSATZES:
         raise KanpdeError(f"unknown symbolic.ansatz {ansatz!r}; accepted: {', '.join(ANSATZES)}")
     widths = [problem.domain.dim, *cfg.widths, len(problem.components)]
@@ -92,8 +92,8 @@ def build_model(cfg: DictConfig, problem: Problem, dtype: torch.dtype, device: t
         if periodic:
             raise KanpdeError("symbolic.ansatz=separable takes the coordinates themselves; set "
                               "problem.hard_periodic=false")
-        return separable_kan(bounds, len(problem.components), config, generator=generator, dtype=dtype,
-                             device=device)
+        return separable_kan(bounds, len(problem.components), config, terms=terms, generator=generator,
+                             dtype=dtype, device=device)
     return KAN(widths, bounds, config, mult=list(cfg.mult), periodic=periodic, generator=generator, dtype=dtype,
                device=device)
 
@@ -126,7 +126,7 @@ def build(cfg: DictConfig) -> Job:
     dtype = getattr(torch, cfg.dtype.value)
     problem, periodic = build_problem(cfg.problem)
     ansatz = cfg.symbolic.ansatz if cfg.symbolic.enabled else "model"
-    model = build_model(cfg.model, problem, dtype, device, cfg.seed, periodic, ansatz)
+    model = build_model(cfg.model, problem, dtype, device, cfg.seed, periodic, ansatz, cfg.symbolic.terms)
     sampler = SamplerConfig(cfg.sampler.method.value, cfg.sampler.interior, cfg.sampler.boundary,
                             cfg.sampler.adaptive.value, cfg.sampler.k, cfg.sampler.c, cfg.sampler.pool)
     w = cfg.train.point_weights

@@ -103,6 +103,7 @@ class SamplerConf:
 class SymbolicConf:
     enabled: bool = False  # after training: prune, fit edges, refine, assemble, snap, verify
     ansatz: str = "model"  # model: the configured KAN | separable: u = c X_0(x_0) ... X_{d-1}(x_{d-1}) + e
+    terms: int = 1  # separable: a sum of this many such products
     prune_threshold: float = 0.05  # mask edges below this fraction of their layer's largest
     retrain: List[StageConf] = field(default_factory=list)  # stages after pruning
     functions: Optional[List[str]] = None  # library names (None: all)

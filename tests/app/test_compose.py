@@ -102,6 +102,14 @@ def test_symbolic_auto_builds_the_separable_ansatz_with_soft_conditions(problem,
     assert build(_compose([f"problem={problem}"])).symbolic is None
 
 
+def test_symbolic_terms_sum_products_and_a_bad_count_is_refused():
+    job = build(_compose(["problem=advection1d", "symbolic=auto", "symbolic.terms=2"]))
+    assert job.model.widths == [2, 2, 1] and job.model.mult == (2,)
+    from kanpde import KanpdeError
+    with pytest.raises(KanpdeError, match="terms >= 1"):
+        build(_compose(["problem=advection1d", "symbolic=auto", "symbolic.terms=0"]))
+
+
 def test_symbolic_refuses_hard_constraints_and_product_nodes_need_a_kan():
     from kanpde import KanpdeError
     with pytest.raises(KanpdeError, match="hard_dirichlet=false"):

@@ -7,6 +7,7 @@ import pytest
 import sympy
 import torch
 
+from kanpde.errors import KanpdeError
 from kanpde.model import KANConfig
 from kanpde.symbolic.ansatz import separable_kan
 from kanpde.symbolic.formula import network_formula
@@ -82,3 +83,25 @@ def test_pruning_keeps_the_product_fed_by_the_fixed_output_edge():
     assert prune(m, x, threshold=1e-3) == 0
     assert int(m.layers[0].mask.sum()) == 2
     assert torch.equal(m(x), before)
+
+
+@pytest.mark.parametrize("d, terms", [(2, 1), (2, 2), (2, 3), (3, 2)])
+@torch.no_grad()
+def test_a_sum_of_terms_has_exactly_that_separation_rank(d, terms):
+    """u = sum_k c_k X_k(x) Y_k(y) [T_k(t)]: on a grid, u as a matrix of (x) against the
+    other coordinates has rank ``terms`` (each term adds one, none adds more)."""
+    m = separable_kan([[-1.0, 1.0]] * d, 1, KANConfig(noise_scale=1.0), terms=terms,
+                      generator=torch.Generator().manual_seed(0), dtype=F64)
+    m.layers[-1].fixed.d.zero_()  # no constant: u itself is the sum of products
+    axis = torch.linspace(-0.9, 0.9, 9, dtype=F64)
+    grid = torch.stack(torch.meshgrid(*[axis] * d, indexing="ij"), dim=-1).reshape(-1, d)
+    u = m(grid)[:, 0].reshape(9, -1)  # (x) against (y[, t])
+    s = torch.linalg.svdvals(u)
+    assert s[terms - 1] > 1e-6 * s[0]  # the terms are independent
+    if terms < len(s):
+        assert s[terms] < 1e-12 * s[0]
+
+
+def test_terms_must_be_a_positive_count():
+    with pytest.raises(KanpdeError, match="terms >= 1"):
+        separable_kan([[0.0, 1.0]] * 2, 1, terms=0)
