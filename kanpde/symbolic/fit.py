@@ -86,7 +86,8 @@ def _grid_cpu(coarse: int, periodic: bool = False) -> tuple[Tensor, Tensor]:
 
     ``|alpha|``: 10 geometric values on [0.05, 2.5], then steps of ``h = 20 / (coarse - 1)``
     up to 10, and for a ``periodic`` f unit steps on up to 30 (oscillations: sin(4 pi y)
-    over [-1, 1] has alpha 4 pi; beyond 10 no other function makes a new shape), both signs. ``beta``: on [-B, B], ``B = min(10, 3 |alpha| + 2)``, with step
+    over [-1, 1] has alpha 4 pi; beyond 10 no other function makes a new shape), both
+    signs. ``beta``: on [-B, B], ``B = min(10, 3 |alpha| + 2)``, with step
     ``min(h, 0.6 h |alpha|)``: for a small ``|alpha|`` the window ``alpha z + beta`` is
     narrow and must be placed finely. Regions: four bands of |alpha| (0.5, 2.5, 10) x four
     bands of the centre ``-beta / alpha`` (-1, 0, 1), so that the starts are distinct shapes
@@ -245,8 +246,9 @@ def fit_edges(
     if SSR is that small too, else 0; non-finite fits have r2 = -inf. If no function
     reaches the threshold, the best-r2 fit is returned with ``accepted=False``.
 
-    Parameters come back canonical (see :func:`kanpde.symbolic.canonical.canonical`): a >= 0 for even or odd f,
-    |a| = 1 for powers, abs and log, b = 0 for exp and x, b in one period for sin, cos, tan.
+    Parameters come back canonical (see :func:`kanpde.symbolic.canonical.canonical`):
+    a >= 0 for even or odd f, |a| = 1 for powers, abs and log, b = 0 for exp and x, b in one
+    period for sin, cos, tan.
 
     ``coarse``: grid values per axis of the (alpha, beta) search in normalised coordinates;
     ``iterations``: Levenberg–Marquardt steps at most (it stops earlier once converged).

@@ -124,14 +124,13 @@ def extract_formula(problem: Problem, model: KAN, options: SymbolicOptions = Sym
         refits = fit_network(model, x, functions, samples=options.samples, **fit_options)
         forced = [r for r in refits if not r.fit.accepted]  # a rejected fit is the best-r2 one
         fix_edges(model, [replace(r, fit=replace(r.fit, accepted=True)) for r in refits], functions)
-        log.info("symbolic: after the refine, %d of the %d numeric edges fitted above r2 %g%s",
-                 len(refits) - len(forced), len(refits), options.r2_threshold,
-                 f"; {len(forced)} forced to their best fits (lowest r2 {min(r.fit.r2 for r in forced):.4f})"
-                 if forced else "")
+        log.info("symbolic: after the refine, %d of the %d numeric edges fitted above r2 %g; %d forced to "
+                 "their best fits", len(refits) - len(forced), len(refits), options.r2_threshold, len(forced))
         _refine(problem, model, options.refine, train, error)
         unsnapped = network_formula(model, names)
     metrics["edges_forced"] = len(forced)
-    formulas, _ = snap_constants(unsnapped, lambda f: _nan_if_none(error(f)), rtol=options.snap_rtol)
+    # snapping is judged by the error against the reference: without one, nothing snaps
+    formulas = snap_constants(unsnapped, error, rtol=options.snap_rtol)[0] if truth is not None else unsnapped
     formulas = [sympy.simplify(f) for f in formulas]
     metrics["formula_rel_l2"] = error(formulas)
     metrics["unsnapped_rel_l2"] = error(unsnapped)
@@ -140,14 +139,10 @@ def extract_formula(problem: Problem, model: KAN, options: SymbolicOptions = Sym
     if verification.exact:
         status, message = "verified", "the formula solves the PDE and its conditions exactly"
     elif forced:
-        measured = ("no reference to measure it against" if truth is None else
-                    f"relative L2 error {metrics['formula_rel_l2']:.3e} against the reference (the network's: "
-                    f"{metrics['network_rel_l2']:.3e})" if math.isfinite(metrics["formula_rel_l2"]) else
-                    "its values are not finite at some reference points (a forced fit overflows there)")
         status, message = "approximate", (
             f"{len(forced)} of {len(records)} edges had no fit reaching r2 {options.r2_threshold} (lowest "
             f"{min(r.fit.r2 for r in forced):.4f}) and were forced to their best fits, so this is an "
-            f"approximation, not a solution: {measured}; {misfit}")
+            f"approximation, not a solution: {_measured(metrics)}; {misfit}")
     else:
         status, message = "closed", f"closed form, not an exact solution: {misfit}"
     return SymbolicResult(status, message, formulas, unsnapped, records, metrics, verification, refits)
@@ -170,8 +165,14 @@ def _refine(problem: Problem, model: KAN, stages: Sequence[Stage], train: dict, 
                  "constants", before, after)
 
 
-def _nan_if_none(value: float | None) -> float:
-    return float("nan") if value is None else value
+def _measured(metrics: dict) -> str:
+    """How far the formula is from the reference, in words."""
+    error = metrics["formula_rel_l2"]
+    if error is None:
+        return "no reference to measure it against"
+    if not math.isfinite(error):
+        return "its values are not finite at some reference points (a forced fit overflows there)"
+    return f"relative L2 error {error:.3e} against the reference (the network's: {metrics['network_rel_l2']:.3e})"
 
 
 def check_symbolic(problem: Problem, model) -> None:

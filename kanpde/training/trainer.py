@@ -176,6 +176,7 @@ def _run_stage(problem, model, stage, index, optimizer, batch, sampler, generato
         return total_loss(terms, weights)
 
     previous, slow_steps, steps_run, start_loss, converged = math.inf, 0, 0, None, False
+    floor = ROUNDING_FLOOR * torch.finfo(batch.interior.dtype).eps ** 2
     for stage_step in range(1, stage.steps + 1):
         if stage.resample_every and stage_step > 1 and (stage_step - 1) % stage.resample_every == 0:
             batch = sample_batch(problem, sampler, generator, batch.interior.dtype, batch.interior.device,
@@ -202,7 +203,6 @@ def _run_stage(problem, model, stage, index, optimizer, batch, sampler, generato
             else:
                 run.keep_good(value, before)
                 start_loss = value if start_loss is None else start_loss
-                floor = ROUNDING_FLOOR * torch.finfo(loss.dtype).eps ** 2
                 converged = value <= max(ROUNDING_LEVEL * start_loss, floor)  # further steps only risk NaN
             if stage.stall_rtol:
                 slow_steps = slow_steps + 1 if previous - value < stage.stall_rtol * abs(previous) else 0
