@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 
 import sympy
 import torch
-from sympy.parsing.sympy_parser import convert_xor, standard_transformations
 from torch import Tensor
 
 from kanpde.errors import KanpdeError
+from kanpde.symbolic.parse import parse_formula
 
 X = sympy.Symbol("x", real=True)  # real, so that d|x|/dx is sign(x)
 
@@ -119,30 +119,42 @@ class LibraryFunction:
         return self.expr.subs(X, arg)
 
 
-_PARSE = (*standard_transformations, convert_xor)  # "x^2" reads as a power
-
-
 @functools.lru_cache(maxsize=None)
 def _default(name: str) -> LibraryFunction:
     """The default function ``name`` (immutable, so built once and shared)."""
     return LibraryFunction(name, *_DEFAULTS[name])
 
 
-def _parse_extra(name: str, spec: object) -> LibraryFunction:
-    """A user function: an expression (sympy or string in x), or an (expression, complexity)."""
-    expr, complexity = spec if isinstance(spec, tuple) and len(spec) == 2 else (spec, None)
-    try:
-        if isinstance(expr, str):
-            expr = sympy.parse_expr(expr, local_dict={"x": X}, transformations=_PARSE)
-        expr = sympy.sympify(expr).subs(sympy.Symbol("x"), X)  # a plain Symbol("x") works too
-    except (sympy.SympifyError, SyntaxError, TypeError, ValueError, AttributeError) as err:
-        raise KanpdeError(
-            f"extra library function {name!r}: cannot read {spec!r} as a formula in x ({err}); "
-            "give a sympy expression, a string such as 'x*exp(-x)', or (expression, complexity)"
-        ) from err
+def parse_extra(name: str, spec: object, label: str = "extra library function") -> LibraryFunction:
+    """A user function: an expression (sympy, or a string in x read by the safe parser of
+    kanpde.symbolic.parse, never evaluated), or (expression, complexity); a two-item list
+    counts as that pair, since that is how a config writes it. ``label`` begins messages
+    (the config key, "symbolic.extra", when the app checks its options)."""
+    pair = isinstance(spec, Sequence) and not isinstance(spec, str) and len(spec) == 2
+    expr, complexity = tuple(spec) if pair else (spec, None)
+    what = f"{label} {name!r}"
+    if isinstance(expr, str):
+        expr = parse_formula(expr, {"x": X}, what)
+    else:
+        try:  # strict: no fallback to parsing str(expr), which would evaluate it
+            expr = sympy.sympify(expr, strict=True)
+        except (sympy.SympifyError, TypeError, ValueError) as err:
+            raise KanpdeError(
+                f"{what}: cannot read {spec!r} as a formula in x (a {type(expr).__name__}); give a sympy "
+                "expression, a string such as 'x*exp(-x)', or (expression, complexity)"
+            ) from err
+        if not isinstance(expr, sympy.Expr):
+            raise KanpdeError(f"{what}: cannot read {spec!r} as a formula in x (a {type(expr).__name__}, "
+                              "not an expression)")
+        expr = expr.subs(sympy.Symbol("x"), X)  # a plain Symbol("x") works too
     if complexity is None:
         complexity = int(sympy.count_ops(expr)) + 1
-    return LibraryFunction(str(name), expr, complexity)
+    try:
+        return LibraryFunction(str(name), expr, complexity)
+    except KanpdeError as err:
+        if label == "extra library function":
+            raise
+        raise KanpdeError(f"{label}: {err}") from err  # name the config key too
 
 
 def function_library(
@@ -169,5 +181,5 @@ def function_library(
                 f"extra library function {name!r} clashes with a selected library function; "
                 "give it a new name"
             )
-        funcs.append(_parse_extra(name, spec))
+        funcs.append(parse_extra(name, spec))
     return tuple(funcs)

@@ -12,6 +12,7 @@ import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from numbers import Integral, Real
 
 import sympy
 import torch
@@ -23,7 +24,7 @@ from kanpde.problem import Problem
 from kanpde.reference.solution import GridSolution
 from kanpde.symbolic.edges import EdgeRecord, fit_network, fix_edges
 from kanpde.symbolic.formula import FormulaModel, is_closed, network_formula, snap_constants
-from kanpde.symbolic.library import function_library
+from kanpde.symbolic.library import DEFAULT_FUNCTIONS, function_library, parse_extra
 from kanpde.symbolic.prune import prune
 from kanpde.symbolic.verify import Verification, verify_formula
 from kanpde.training import SamplerConfig, Stage, solve
@@ -52,6 +53,52 @@ class SymbolicOptions:
     refine: Sequence[Stage] = (Stage(100, "lbfgs", 1.0),)
     snap_rtol: float = 0.01
     verify_points: int = 4096
+
+    def __post_init__(self) -> None:
+        """Check every option here, so that a bad one fails before any training is spent
+        (the app builds these options before it trains); messages use the config keys."""
+        _number("prune_threshold", self.prune_threshold, 0.0, 1.0, "in [0, 1)", upper_open=True)
+        _number("r2_threshold", self.r2_threshold, 0.0, 1.0, "in [0, 1]")
+        if self.complexity_weight is not None:
+            _number("complexity_weight", self.complexity_weight, 0.0, math.inf, ">= 0 (or null for the default)")
+        _number("snap_rtol", self.snap_rtol, 0.0, math.inf, ">= 0")
+        _integer("samples", self.samples, _MIN_SAMPLES)
+        _integer("verify_points", self.verify_points, 1)
+        names = _check_functions(self.functions)
+        if not isinstance(self.extra, Mapping):
+            raise KanpdeError(f"symbolic.extra is a {type(self.extra).__name__}; expected a mapping name -> "
+                              "formula in x, e.g. {xexp: 'x*exp(-x)'}")
+        for name, spec in self.extra.items():
+            if name in names:
+                raise KanpdeError(f"symbolic.extra {name!r} clashes with a selected library function; give it a "
+                                  "new name")
+            parse_extra(name, spec, label="symbolic.extra")  # the safe parser; never evaluates Python
+
+
+_MIN_SAMPLES = 8  # an edge fit has 4 constants (a f(b x + c) + d): fewer samples cannot judge its r2
+
+
+def _number(key: str, value, low: float, high: float, accepted: str, upper_open: bool = False) -> None:
+    real = isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
+    if not real or not low <= value <= high or (upper_open and value == high):
+        raise KanpdeError(f"symbolic.{key}={value!r} is out of range; expected a finite number {accepted}")
+
+
+def _integer(key: str, value, low: int) -> None:
+    if not isinstance(value, Integral) or isinstance(value, bool) or value < low:
+        raise KanpdeError(f"symbolic.{key}={value!r} is out of range; expected an integer >= {low}")
+
+
+def _check_functions(functions) -> tuple[str, ...]:
+    """The selected default names (all when None); unknown ones are refused, listing the known."""
+    if functions is None:
+        return DEFAULT_FUNCTIONS
+    names = (functions,) if isinstance(functions, str) else tuple(functions)
+    unknown = [n for n in names if n not in DEFAULT_FUNCTIONS]
+    if unknown:
+        raise KanpdeError(f"symbolic.functions: unknown library function(s) {unknown}; known: "
+                          f"{', '.join(DEFAULT_FUNCTIONS)} (add others through symbolic.extra: name -> formula in x)")
+    return names
 
 
 @dataclass

@@ -30,6 +30,7 @@ from kanpde.errors import KanpdeError
 from kanpde.geometry import Disk, SpaceTime
 from kanpde.problem import Params, Problem
 from kanpde.symbolic.formula import coordinate_symbols as formula_symbols
+from kanpde.symbolic.parse import parse_formula
 from kanpde.symbolic.sym import Sym, SymbolicCoords, SymbolicField, as_expr, exact_number
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,7 @@ def _formula_exprs(problem: Problem, formula, symbols, exact_constants: bool) ->
                           f"per component (a dict component -> expression); got {got}")
     out = []
     for part in parts:
-        expr = sympy.parse_expr(part, local_dict=dict(symbols)) if isinstance(part, str) else sympy.sympify(part)
+        expr = _read(part, symbols, problem)
         strangers = sorted(s.name for s in expr.free_symbols if s.name not in symbols)
         if strangers:
             raise KanpdeError(f"the formula {expr} has symbols {', '.join(strangers)} that are not coordinates "
@@ -71,6 +72,21 @@ def _formula_exprs(problem: Problem, formula, symbols, exact_constants: bool) ->
             expr = expr.xreplace({f: exact_number(float(f)) for f in expr.atoms(sympy.Float)})
         out.append(expr)
     return tuple(out)
+
+
+def _read(part, symbols: Mapping[str, sympy.Symbol], problem: Problem) -> sympy.Expr:
+    """One component's formula as an expression: a string through the safe parser (never
+    evaluated as Python), anything else through a strict sympify (no fallback to str)."""
+    if isinstance(part, str):
+        return parse_formula(part, symbols, f"the formula for problem {problem.name!r}")
+    try:
+        expr = sympy.sympify(part, strict=True)
+    except (sympy.SympifyError, TypeError, ValueError) as err:
+        raise KanpdeError(f"the formula for problem {problem.name!r}: a {type(part).__name__} is not an "
+                          "expression; give a sympy expression or a string such as 'exp(-t)*sin(pi*x)'") from err
+    if not isinstance(expr, sympy.Expr):
+        raise KanpdeError(f"the formula for problem {problem.name!r}: {expr!r} is not an expression")
+    return expr
 
 
 def _run(problem: Problem, term: str, fn: Callable, *args):

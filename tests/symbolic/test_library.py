@@ -104,10 +104,12 @@ def test_unknown_names_are_listed_with_the_known_ones():
 
 
 @pytest.mark.parametrize("extra, message", [
-    ({"bad": "x*y"}, r"depends on \['y'\].*variable x only"),
+    ({"bad": "x*y"}, r"the name y is not allowed; accepted: numbers, x, the constants"),
+    ({"bad": sympy.Symbol("x") * sympy.Symbol("y")}, r"depends on \['y'\].*variable x only"),
     ({"bad": "x +* 2"}, r"cannot read .* as a formula in x"),
     ({"bad": lambda v: v}, r"cannot read .* as a formula in x"),
-    ({"bad": "Heaviside(x)"}, r"cannot be evaluated with torch.*such as abs"),
+    ({"bad": "Heaviside(x)"}, r"the call Heaviside\(\.\.\.\) is not allowed"),
+    ({"bad": sympy.Heaviside(sympy.Symbol("x"))}, r"cannot be evaluated with torch.*such as abs"),
     ({"bad": ("x**2", -1)}, r"complexity -1.*integer >= 0"),
     ({"sin": "x"}, r"'sin' clashes with a selected library function"),
 ])
