@@ -2,7 +2,9 @@
 
 A cached file is named by the problem and a hash of what determines it: the problem's
 parameters, the source of the problem's module and of the reference solvers. Editing
-either computes a fresh reference; stale files are simply never read again.
+either computes a fresh reference; stale files are simply never read again. Files are
+written atomically; one that cannot be read all the same (written by other means,
+damaged) is discarded with a warning and computed afresh.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import logging
 import time
 from pathlib import Path
 
+from kanpde.errors import user_code_error
+from kanpde.files import atomic_path
 from kanpde.reference.solution import GridSolution
 
 log = logging.getLogger(__name__)
@@ -28,15 +32,26 @@ def reference_solution(problem, directory: str | Path | None = None) -> GridSolu
         return None
     path = None if directory is None else Path(directory) / f"{problem.name}-{_key(problem)}.npz"
     if path is not None and path.is_file():
-        log.info("reference solution of %s read from %s", problem.name, path)
-        return GridSolution.load(path)
+        try:
+            solution = GridSolution.load(path)
+            log.info("reference solution of %s read from %s", problem.name, path)
+            return solution
+        except Exception as error:  # truncated or damaged: a zip, pickle or key error
+            log.warning("cached reference %s is unreadable (%s: %s); discarding it and computing it again",
+                        path, type(error).__name__, error)
+            path.unlink(missing_ok=True)
+    log.info("computing the reference solution of %s", problem.name)
     start = time.perf_counter()
-    solution = problem.reference(problem.params)
+    try:
+        solution = problem.reference(problem.params)
+    except Exception as error:
+        raise user_code_error(error, f"the reference solver of problem {problem.name!r}") from None
     log.info("reference solution of %s (%s) computed in %.1f s", problem.name, solution.method,
              time.perf_counter() - start)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        solution.save(path)
+        with atomic_path(path) as tmp:
+            solution.save(tmp)
     return solution
 
 
