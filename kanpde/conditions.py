@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import KW_ONLY, dataclass
+from numbers import Real
 
 import torch
 
@@ -50,6 +51,14 @@ class Condition:
 
     def __post_init__(self):
         self.faces = _as_faces(self.faces)
+        for name in ("value", "alpha", "beta", "weight"):  # those this condition has
+            number = getattr(self, name, 0.0)
+            if name == "value" and (callable(number) or isinstance(number, torch.Tensor)):
+                continue
+            if isinstance(number, bool) or not isinstance(number, Real):
+                accepted = "a number or a function (x, p) -> tensor" if name == "value" else "a number"
+                raise KanpdeError(f"{type(self).__name__}({name}={number!r}): {name} is a "
+                                  f"{type(number).__name__}; accepted: {accepted}")
 
     @property
     def label(self) -> str:

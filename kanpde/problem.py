@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from kanpde.conditions import Condition
-from kanpde.errors import KanpdeError
+from kanpde.errors import KanpdeError, user_code_error
 from kanpde.geometry import Domain, SpaceTime
 from kanpde.jet import Jet, JetRequest, PointCache, autograd_jet
 from kanpde.operators import Coords, Field
@@ -62,6 +62,8 @@ class Problem:
     unknowns: name -> initial guess of the positive parameters an inverse problem recovers
     (from PointData observations); ``params[name]`` is the true value, used only to report
     the error. Training optimises log(estimate) with the network.
+    equations: how many equations the residual returns (None: one per component); more
+    than the components make an overdetermined system, which must be declared.
     transform(x: (N, d)) -> (shift, scale), each (N, m): the solution is
     ``shift + scale * net(x)``, an affine output transform (e.g. a hard constraint, see
     kanpde.constraints); None: the network's output is the solution.
@@ -76,11 +78,14 @@ class Problem:
     exact: Callable[[Coords, Params], torch.Tensor] | None = None
     reference: Callable[[Params], GridSolution] | None = None
     unknowns: Mapping[str, float] = field(default_factory=dict)
+    equations: int | None = None
     transform: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None
     _jets: PointCache = field(default_factory=lambda: PointCache(8), init=False, repr=False, compare=False)
 
     def __post_init__(self):
         self.components = tuple(self.components)
+        if self.equations is None:
+            self.equations = len(self.components)
         self.conditions = tuple(self.conditions)
         bad = {name: guess for name, guess in self.unknowns.items() if name not in self.params or guess <= 0}
         if bad:
@@ -153,8 +158,19 @@ class Problem:
         """The exact solution at x: (N, m), or None when the problem has none."""
         if self.exact is None:
             return None
-        values = self.exact(self.coords(x), self.params)
-        return values.reshape(len(x), -1)
+        try:
+            values = self.exact(self.coords(x), self.params)
+        except Exception as error:
+            raise user_code_error(error, f"the exact solution of problem {self.name!r}") from None
+        m = len(self.components)
+        accepted = {(len(x), m)} | ({(len(x),)} if m == 1 else set())
+        if not isinstance(values, torch.Tensor) or tuple(values.shape) not in accepted:
+            shape = tuple(values.shape) if isinstance(values, torch.Tensor) else type(values).__name__
+            raise KanpdeError(f"problem {self.name!r}: the exact solution returned {shape} for {len(x)} points; "
+                              f"expected a tensor of shape ({len(x)},)" + (f" or ({len(x)}, 1)" if m == 1 else
+                                                                          f" or ({len(x)}, {m})") +
+                              f": one value per point and component ({', '.join(self.components)})")
+        return values.reshape(len(x), m)
 
     def unknown_tensors(self, dtype: torch.dtype, device) -> list[torch.Tensor]:
         """The trainable log-estimates of the unknowns, moved to dtype/device (in place of
@@ -197,22 +213,46 @@ def _problem_path(source: str) -> Path:
 
 
 def load_problem(source: str, params: Mapping[str, object] | None = None) -> Problem:
-    """Build the problem named ``source`` (shipped) or defined in the file ``source``."""
+    """Build the problem named ``source`` (shipped) or defined in the file ``source``.
+
+    Any exception in the file's own code (a syntax error, a failed import, ``problem()``
+    raising) comes back as a KanpdeError naming the file, the line and the message."""
     path = _problem_path(source)
     spec = importlib.util.spec_from_file_location(f"kanpde_problem_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # importable by name, as torch.compile's tracing needs
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as error:
+        sys.modules.pop(spec.name, None)
+        raise user_code_error(error, f"loading the problem file {path}") from None
     factory = getattr(module, "problem", None)
     if not callable(factory):
         raise KanpdeError(f"{path} must define a function problem(**params) -> Problem")
-    accepted = inspect.signature(factory).parameters
-    takes_any = any(a.kind is inspect.Parameter.VAR_KEYWORD for a in accepted.values())
-    unknown = set(params or {}) - set(accepted)
-    if unknown and not takes_any:
-        raise KanpdeError(f"problem {path.stem!r} has no parameter {sorted(unknown)}; its "
-                          f"parameters are: {', '.join(accepted) or '(none)'}")
-    built = factory(**(params or {}))
+    params = dict(params or {})
+    _check_params(path.stem, inspect.signature(factory).parameters, params)
+    try:
+        built = factory(**params)
+    except Exception as error:
+        raise user_code_error(error, f"problem() in {path}") from None
     if not isinstance(built, Problem):
         raise KanpdeError(f"problem() in {path} returned {type(built).__name__}, not a Problem")
     return built
+
+
+def _check_params(name: str, accepted: Mapping[str, inspect.Parameter], params: Mapping[str, object]) -> None:
+    """Parameters the problem does not take, or a value whose type does not fit the
+    parameter's default (a string for a number), are refused by name."""
+    takes_any = any(a.kind is inspect.Parameter.VAR_KEYWORD for a in accepted.values())
+    unknown = set(params) - set(accepted)
+    if unknown and not takes_any:
+        raise KanpdeError(f"problem {name!r} has no parameter {sorted(unknown)}; its "
+                          f"parameters are: {', '.join(accepted) or '(none)'}")
+    for key, value in params.items():
+        default = accepted[key].default if key in accepted else inspect.Parameter.empty
+        if isinstance(default, bool) or default is inspect.Parameter.empty or default is None:
+            continue
+        numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if isinstance(default, (int, float)) and not numeric:
+            raise KanpdeError(f"problem.params.{key}={value!r}: the parameter {key} of problem {name!r} is a "
+                              f"number (default {default!r}); give a number")

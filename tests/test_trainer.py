@@ -75,7 +75,7 @@ def test_adam_state_is_carried_through_an_extension():
 def test_a_stalled_lbfgs_stage_ends_early_and_logs_its_last_step():
     # two equations u = 1 and u = -1: the best the network can do is u = 0, loss 1
     poisson = load_problem("poisson2d")
-    problem = replace(poisson, conditions=(),
+    problem = replace(poisson, conditions=(), equations=2,
                       residual=lambda u, x, p: torch.stack([u.value - 1.0, u.value + 1.0], dim=1))
     model = small_kan(problem)
     result = solve(problem, model, [Stage(60, "lbfgs", 1.0)], sampler=SAMPLER, log_every=100)

@@ -2,14 +2,16 @@
 
 The loop runs the curriculum's stages in order. Losses are read back from the device
 only every ``log_every`` steps (and at the end of each stage): that is where history is
-recorded, callbacks are told, a non-finite loss is detected and a good copy of the model
-is kept. On a non-finite loss the model goes back to that copy and training stops with
-status "nan" and advice.
+recorded, callbacks are told, a non-finite or diverging loss is detected and a good copy
+of the model is kept. On a non-finite loss the model goes back to that copy and training
+stops with status "nan"; on a loss that grew by orders of magnitude it goes back to the
+stage's best model and stops with status "diverged"; both with advice.
 """
 
 from __future__ import annotations
 
 import copy
+import logging
 import math
 import time
 from collections.abc import Mapping, Sequence
@@ -17,11 +19,11 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import nn
 
-from kanpde.errors import KanpdeError
+from kanpde.errors import KanpdeError, user_code_error
 from kanpde.geometry import SpaceTime
 from kanpde.model import KAN, extend_grid, update_grid
 from kanpde.problem import Problem
-from kanpde.result import StageSummary, TrainResult
+from kanpde.result import StageSummary, Status, TrainResult
 from kanpde.training.callbacks import Callback
 from kanpde.training.curriculum import Stage
 from kanpde.training.losses import SPARSITY, evaluate_residual, loss_terms, sparsity, term_weights, total_loss
@@ -29,12 +31,24 @@ from kanpde.training.optim import RescaledLBFGS, adam_state_by_name, load_adam_s
 from kanpde.training.sampler import SamplerConfig, sample_batch
 from kanpde.training.weighting import PointWeighting, ResidualReduction
 
+log = logging.getLogger(__name__)
+
 
 ROUNDING_LEVEL = 1e-20  # an L-BFGS stage ends once its loss is this fraction of its first,
 ROUNDING_FLOOR = 100.0  # or this many times the dtype's eps^2 (residuals of O(1) terms at rounding)
+# Divergence: a loss this many times the run's first loss, or this many times the stage's
+# best while also above NOISE_FLOOR x the first (growth among rounding-level losses, e.g.
+# Adam after L-BFGS at 1e-20, is noise, not divergence).
+DIVERGE_ABOVE_START = 1e3
+DIVERGE_ABOVE_BEST = 1e6
+NOISE_FLOOR = 1e-6
 
 
 class _NonFinite(Exception):
+    pass
+
+
+class _Diverged(Exception):
     pass
 
 
@@ -50,15 +64,41 @@ class _Run:
         self.step = 0
         self.requests: dict = {}  # loss term -> the jet it needs (see losses.loss_terms)
         self.start = time.perf_counter()
-        self.keep_good(loss=math.inf)
+        self.first_loss: float | None = None  # the run's first loss, the scale of divergence
+        self.best_loss = math.inf
+        self.new_stage(loss=math.inf)
+
+    def new_stage(self, loss: float) -> None:
+        """At a stage start (the grid may have changed): the current model is the good and
+        the best one, until the stage logs better."""
+        self.keep_good(loss)
+        self.best_state, self.best_step, self.best_loss = self.good_state, self.step, loss
 
     def keep_good(self, loss: float, state: dict | None = None) -> None:
-        """Keep ``state`` (default: the model's current one) as the last good model."""
+        """Keep ``state`` (default: the model's current one) as the last good model, after
+        checking that ``loss`` has not diverged (raises _Diverged with the loss)."""
+        if self.first_loss is None and math.isfinite(loss):
+            self.first_loss = loss
+        if self._diverged(loss):
+            raise _Diverged(loss)
         self.good_state = state if state is not None else copy.deepcopy(self.model.state_dict())
         self.good_step, self.good_loss = self.step, loss
+        if loss <= self.best_loss:
+            self.best_state, self.best_step, self.best_loss = self.good_state, self.step, loss
+
+    def _diverged(self, loss: float) -> bool:
+        first = self.first_loss
+        if not math.isfinite(loss) or not first:
+            return False
+        return loss > DIVERGE_ABOVE_START * first or (
+            0 < self.best_loss < math.inf and loss > DIVERGE_ABOVE_BEST * self.best_loss
+            and loss > NOISE_FLOOR * first)
 
     def restore_good(self) -> None:
         self.model.load_state_dict(self.good_state)
+
+    def restore_best(self) -> None:
+        self.model.load_state_dict(self.best_state)
 
     def record(self, stage_index: int, stage: Stage, stage_step: int, loss: torch.Tensor,
                terms: Mapping[str, torch.Tensor], state: dict) -> dict:
@@ -70,8 +110,11 @@ class _Run:
                "time": time.perf_counter() - self.start}
         if not math.isfinite(row["loss"]):
             raise _NonFinite(row)
+        try:
+            self.keep_good(row["loss"], state)
+        except _Diverged:
+            raise _Diverged(row) from None
         self.history.append(row)
-        self.keep_good(row["loss"], state)
         for cb in self.callbacks:
             cb.on_log(row)
         return row
@@ -102,18 +145,14 @@ def solve(problem: Problem, model: nn.Module, curriculum: Sequence[Stage], *,
     generator = torch.Generator().manual_seed(seed)
     reference = next(model.parameters())
     dtype, device = reference.dtype, reference.device
-    probe = problem.domain.sample_interior(8, "uniform", generator=torch.Generator().manual_seed(seed),
-                                           dtype=dtype, device=device)
-    evaluate_residual(problem, model, probe)  # bad residual shapes fail here, before training
-
     run = _Run(model, callbacks, reduction)
+    unknowns = problem.unknown_tensors(dtype, device)  # an inverse problem's parameters, trained too
+    batch = _preflight(problem, model, sampler, generator, seed, run.requests)  # kept unless a stage resamples
     for cb in callbacks:
         cb.on_train_start(sum(s.steps for s in curriculum))
     stages: list[StageSummary] = []
     adam_state: dict[str, dict] = {}
-    batch = sample_batch(problem, sampler, generator, dtype, device)  # kept unless a stage resamples
-    unknowns = problem.unknown_tensors(dtype, device)  # an inverse problem's parameters, trained too
-    status, message = "ok", ""
+    status, message = Status.OK, ""
     try:
         for index, stage in enumerate(curriculum):
             refits = {}
@@ -121,7 +160,7 @@ def solve(problem: Problem, model: nn.Module, curriculum: Sequence[Stage], *,
                 refits = extend_grid(model, stage.grid)
             if isinstance(model, KAN) and stage.update_grid:
                 update_grid(model, batch.interior)
-            run.keep_good(run.good_loss)
+            run.new_stage(run.good_loss)
             optimizer = make_optimizer(stage, model, unknowns)
             load_adam_state(optimizer, model, adam_state, refits)
             for cb in callbacks:
@@ -133,19 +172,29 @@ def solve(problem: Problem, model: nn.Module, curriculum: Sequence[Stage], *,
                 cb.on_stage_end(stages[-1])
             adam_state = adam_state_by_name(optimizer, model)
     except _NonFinite as bad:
-        row = bad.args[0]
         run.restore_good()
-        status = "nan"
-        message = (f"loss became {row['loss']} in stage {row['stage'] + 1} ({row['optimizer']}, "
-                   f"lr {row['lr']:g}) by step {row['step']}; stopped there and kept the model "
-                   f"of step {run.good_step} (loss {run.good_loss:.3e}). Lower the learning rate "
-                   "of that stage, or use dtype=float64")
+        status, message = Status.NAN, _nan_message(bad.args[0], run, dtype)
+    except _Diverged as bad:
+        run.restore_best()
+        row = bad.args[0]
+        status = Status.DIVERGED
+        message = (f"the loss diverged: {row['loss']:.3e} in stage {row['stage'] + 1} ({row['optimizer']}, "
+                   f"lr {row['lr']:g}) by step {row['step']}, against {run.first_loss:.3e} at the start and "
+                   f"{run.best_loss:.3e} at the stage's best; stopped there and kept the model of step "
+                   f"{run.best_step} (loss {run.best_loss:.3e}). Lower the learning rate of that stage "
+                   f"(train.stages.{row['stage']}.lr)")
     except KeyboardInterrupt:
         run.restore_good()
-        status = "interrupted"
+        status = Status.INTERRUPTED
         message = (f"interrupted at step {run.step}; kept the model of step {run.good_step} "
                    f"(loss {run.good_loss:.3e})")
-    if status == "ok":
+    except Exception as error:  # the steps before it are worth keeping: stop as for a NaN, and say why
+        run.restore_good()
+        status = Status.FAILED
+        message = (f"{user_code_error(error, f'training step {run.step + 1}')}; stopped there and kept the model "
+                   f"of step {run.good_step} (loss {run.good_loss:.3e})")
+        log.debug("training failed at step %d", run.step + 1, exc_info=True)  # the full traceback, for debugging
+    if status is Status.OK:
         stalled = sum(s.stalled for s in stages)
         message = (f"{len(curriculum)} stages, {run.step} steps"
                    + (f" ({stalled} L-BFGS stages ended early, stalled)" if stalled else ""))
@@ -154,6 +203,49 @@ def solve(problem: Problem, model: nn.Module, curriculum: Sequence[Stage], *,
     for cb in callbacks:
         cb.on_train_end(result)
     return result
+
+
+def _preflight(problem: Problem, model: nn.Module, sampler: SamplerConfig, generator: torch.Generator,
+               seed: int, requests: dict):
+    """The first batch, after running the problem's code once on it: an exception in the
+    residual or a condition, a residual of the wrong shape, or a loss term that is not
+    finite on the initial network stops here, before training, naming the culprit."""
+    reference = next(model.parameters())
+    dtype, device = reference.dtype, reference.device
+    what = f"the residual or a condition of problem {problem.name!r}"
+    try:
+        probe = problem.domain.sample_interior(8, "uniform", generator=torch.Generator().manual_seed(seed),
+                                               dtype=dtype, device=device)
+        r = evaluate_residual(problem, model, probe)  # bad residual shapes fail here
+        if r.shape[1] != problem.equations:
+            raise KanpdeError(f"problem {problem.name!r}: the residual returns {r.shape[1]} equations, the problem "
+                              f"has {problem.equations} (components: {', '.join(problem.components)}); return one "
+                              "equation per component, (N,) for one and (N, m) for m, or declare an "
+                              f"overdetermined system with Problem(equations={r.shape[1]})")
+        batch = sample_batch(problem, sampler, generator, dtype, device)
+        terms = loss_terms(problem, model, batch, requests)
+    except Exception as error:
+        raise user_code_error(error, what) from None
+    bad = {name: float(v) for name, v in terms.items() if not torch.isfinite(v)}
+    if bad:
+        raise KanpdeError(f"problem {problem.name!r}: the loss terms {bad} are not finite on the initial network, "
+                          "before any training: the residual or condition values give NaN or inf there (a division "
+                          "by zero, a log or square root of a negative number, an overflow?)")
+    return batch
+
+
+def _nan_message(row: dict, run: _Run, dtype: torch.dtype) -> str:
+    """A non-finite loss after training started (the preflight saw finite terms): a step
+    too large for the stage, or for float32."""
+    bad = [name for name, value in row.items() if name not in _ROW_FIELDS and not math.isfinite(value)]
+    advice = "Lower the learning rate of that stage" + (", or use dtype=float64" if dtype != torch.float64
+                                                          else f" (train.stages.{row['stage']}.lr)")
+    return (f"loss became {row['loss']} in stage {row['stage'] + 1} ({row['optimizer']}, lr {row['lr']:g}) by "
+            f"step {row['step']} (non-finite terms: {', '.join(bad) or 'loss'}); stopped there and kept the "
+            f"model of step {run.good_step} (loss {run.good_loss:.3e}). {advice}")
+
+
+_ROW_FIELDS = ("stage", "step", "stage_step", "grid", "optimizer", "lr", "loss", "time")
 
 
 def _run_stage(problem, model, stage, index, optimizer, batch, sampler, generator, weights,
@@ -201,7 +293,10 @@ def _run_stage(problem, model, stage, index, optimizer, batch, sampler, generato
             if not math.isfinite(value):
                 log_now = True  # record() stops here and goes back to the last finite step
             else:
-                run.keep_good(value, before)
+                try:
+                    run.keep_good(value, before)
+                except _Diverged:
+                    log_now = True  # record() stops here and goes back to the stage's best model
                 start_loss = value if start_loss is None else start_loss
                 converged = value <= max(ROUNDING_LEVEL * start_loss, floor)  # further steps only risk NaN
             if stage.stall_rtol:
