@@ -1,3 +1,3 @@
-from kanpde.app.main import main
+from kanpde.app.cli import main
 
 main()

@@ -186,3 +186,49 @@ def test_point_weights_shape_adam_stages_and_lbfgs_minimises_the_plain_loss():
     lbfgs = solve(problem, model, [Stage(1, "lbfgs", 1.0)], sampler=SAMPLER, point_weighting=weighting,
                   log_every=1)
     assert lbfgs.history[0]["loss"] == pytest.approx(plain, rel=1e-12)
+
+
+def test_a_diverging_stage_stops_and_keeps_the_best_model_of_the_stage():
+    """lr 1e3 sends Adam's loss up by orders of magnitude without a NaN: status diverged,
+    and the model kept is the stage's best (its loss on the first batch is at most the
+    stage's first loss)."""
+    problem = load_problem("poisson2d")
+    model = small_kan(problem)
+    result = solve(problem, model, [Stage(5, "adam", 1e-2), Stage(200, "adam", 1e3)], sampler=SAMPLER,
+                   log_every=1)
+    assert result.status == "diverged" and result.status.exit_code == 4
+    assert "train.stages.1.lr" in result.message and "kept the model of step" in result.message
+    assert all(math.isfinite(row["loss"]) for row in result.history)
+    assert batch_loss(problem, model, 0) <= result.history[4]["loss"] * 1.01  # not worse than stage 1's end
+    assert result.history[-1]["step"] < 205  # stopped early
+
+
+def test_an_exception_mid_training_keeps_the_steps_before_it():
+    poisson = load_problem("poisson2d")
+    calls = [0]
+
+    def residual(u, x, p):  # fails on its 8th call (the preflight makes 2 before training)
+        calls[0] += 1
+        if calls[0] == 8:
+            raise RuntimeError("the solver ran out of road")
+        return poisson.residual(u, x, p)
+
+    result = solve(replace(poisson, residual=residual), small_kan(poisson), [Stage(20, "adam", 1e-2)],
+                   sampler=SAMPLER, log_every=1)
+    assert result.status == "failed" and result.status.exit_code == 1
+    assert "RuntimeError: the solver ran out of road" in result.message and "test_trainer.py" in result.message
+    assert len(result.history) >= 3 and result.state is not None
+
+
+def test_a_residual_that_is_nan_from_the_start_is_refused_before_training():
+    poisson = load_problem("poisson2d")
+    bad = replace(poisson, residual=lambda u, x, p: u.value * float("nan"))
+    with pytest.raises(KanpdeError, match=r"loss terms \{'residual': nan\} are not finite on the initial network"):
+        solve(bad, small_kan(poisson), [Stage(3, "adam", 1e-2)], sampler=SAMPLER)
+
+
+def test_more_equations_than_components_must_be_declared():
+    poisson = load_problem("poisson2d")
+    three = replace(poisson, residual=lambda u, x, p: torch.stack([u.value] * 3, -1))
+    with pytest.raises(KanpdeError, match=r"returns 3 equations, the problem has 1.*Problem\(equations=3\)"):
+        solve(three, small_kan(poisson), [Stage(3, "adam", 1e-2)], sampler=SAMPLER)

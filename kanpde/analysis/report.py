@@ -32,9 +32,10 @@ INCOMPLETE = "incomplete.txt"
 def mark_incomplete(run_dir: Path, what: str) -> None:
     """Say in ``run_dir`` that the run is not finished yet (``what``: what is still to come)."""
     Path(run_dir).mkdir(parents=True, exist_ok=True)
-    write_text_atomic(Path(run_dir) / INCOMPLETE, f"This run has not finished: {what}. If no kanpde process is "
-                      "writing here any more, it was killed; metrics.json is written last, once a trained run "
-                      "is complete.\n")
+    # written in place, not atomically: the file's existence is the mark, even if cut short
+    (Path(run_dir) / INCOMPLETE).write_text(f"This run has not finished: {what}. If no kanpde process is writing "
+                                            "here any more, it was killed; metrics.json is written last, once a "
+                                            "trained run is complete.\n")
 
 
 def mark_complete(run_dir: Path) -> None:

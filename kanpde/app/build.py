@@ -10,6 +10,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from kanpde.app.validate import check_config, check_memory, check_spline_order
 from kanpde.constraints import hard_dirichlet, hard_initial, hard_periodic
 from kanpde.errors import KanpdeError
 from kanpde.model import KAN, MLP, KANConfig
@@ -122,9 +123,13 @@ def build_symbolic(cfg: DictConfig, problem: Problem, model: nn.Module) -> Symbo
 
 
 def build(cfg: DictConfig) -> Job:
+    """The job, after every value and the problem's code are checked (app.validate)."""
+    check_config(cfg)
     device = resolve_device(cfg.device)
     dtype = getattr(torch, cfg.dtype.value)
     problem, periodic = build_problem(cfg.problem)
+    check_spline_order(cfg, problem)
+    check_memory(cfg, problem, dtype, device)
     ansatz = cfg.symbolic.ansatz if cfg.symbolic.enabled else "model"
     model = build_model(cfg.model, problem, dtype, device, cfg.seed, periodic, ansatz, cfg.symbolic.terms)
     sampler = SamplerConfig(cfg.sampler.method.value, cfg.sampler.interior, cfg.sampler.boundary,

@@ -1,87 +1,174 @@
-"""The ``kanpde`` command: one Hydra run (or sweep) of the configured problem."""
+"""The ``kanpde`` command: one Hydra run (or sweep) of the configured problem.
+
+Exit codes (``Status.exit_code``): 0 ok; 2 bad input (nothing trained); 3 the loss became
+NaN; 4 the loss diverged; 5 the symbolic stage failed (the trained run is written); 130
+interrupted (Ctrl-C, SIGTERM); 1 an unexpected error inside kanpde. A sweep exits with the
+largest code of its runs.
+"""
 
 from __future__ import annotations
 
+import copy
 import logging
-import signal
 import sys
 from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import OverrideParseException
 from omegaconf import DictConfig, OmegaConf
 
 from kanpde.analysis import evaluate, write_run, write_symbolic
 from kanpde.analysis.metrics import StageErrors
-from kanpde.app.build import build, device_description
+from kanpde.analysis.report import mark_complete, mark_incomplete, write_json
+from kanpde.app.build import Job, build, device_description
 from kanpde.app.memory import keep_freed_memory
+from kanpde.app.rundir import claim, register_resolvers, remove_stub
 from kanpde.app.schema import register
+from kanpde.app.signals import INTERRUPTS, Interrupts
 from kanpde.errors import KanpdeError
 from kanpde.model import count_parameters
 from kanpde.reference.cache import reference_solution
-from kanpde.result import TrainResult
+from kanpde.result import Status, TrainResult
 from kanpde.symbolic.pipeline import extract_formula
-from kanpde.training import LogStages, ProgressBar, solve
+from kanpde.training import Callback, LogStages, ProgressBar, solve
 
 log = logging.getLogger("kanpde")
 CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "configs")
 REFERENCE_CACHE = Path("outputs") / "references"  # beside the run directories
+_exit = {"code": 0, "jobs": 0}  # the largest exit code of this process's runs, and how many started
 
 
-def run(cfg: DictConfig, run_dir: Path) -> TrainResult:
-    """Build, train, evaluate and write the run directory (also after a failed stage)."""
-    job = build(cfg)
-    # before training: a reference that cannot be computed stops the run with nothing lost
-    reference = reference_solution(job.problem, REFERENCE_CACHE)
-    errors = StageErrors(job.problem, job.model, reference, job.eval_points)
-    callbacks = [LogStages(), errors, *([ProgressBar()] if cfg.progress else [])]
-    result = solve(job.problem, job.model, job.curriculum, sampler=job.sampler, weights=job.weights,
-                   point_weighting=job.point_weighting, seed=job.seed, log_every=job.log_every,
-                   callbacks=callbacks)
+class StopOnSignal(Callback):
+    """Raises, at the next stage boundary or logged step, a signal's interrupt that Python
+    dropped (see ``Interrupts.check``): a SIGTERM must stop training, even then."""
+
+    def __init__(self, interrupts: Interrupts):
+        self.interrupts = interrupts
+
+    def on_stage_start(self, index, stage, grid):
+        self.interrupts.check()
+
+    def on_log(self, row):
+        self.interrupts.check()
+
+
+class KeepRows(Callback):
+    """The logged rows, so that a run interrupted outside the stage loop keeps its history."""
+
+    def __init__(self):
+        self.rows: list[dict] = []
+
+    def on_log(self, row):
+        self.rows.append(row)
+
+
+def run(cfg: DictConfig, run_dir: Path, interrupts: Interrupts = INTERRUPTS) -> Status:
+    """Build, train, evaluate and write the run directory (also after a failed stage);
+    then the symbolic stage, if configured. Returns how the run ended."""
+    run_dir = Path(run_dir)
+    with claim(run_dir):
+        try:
+            job = build(cfg)
+            # before training: a reference that cannot be computed stops the run with nothing lost
+            reference = reference_solution(job.problem, REFERENCE_CACHE)
+            errors = StageErrors(job.problem, job.model, reference, job.eval_points)
+            interrupts.check()
+            mark_incomplete(run_dir, "training")
+            result = train(cfg, job, errors, interrupts)  # KanpdeError: refused before the first step
+        except (KanpdeError, KeyboardInterrupt):
+            remove_stub(run_dir)  # nothing trained: no directory that looks like a run
+            raise
+        try:
+            result.metrics = evaluate(job.problem, job.model, job.eval_points, reference=reference)
+        except KeyboardInterrupt:
+            log.warning("the final evaluation was interrupted; writing the run without its error metrics")
+            result.status = Status.INTERRUPTED if result.ok else result.status
+        except Exception:  # the trained model is worth more than its metrics: write it anyway
+            log.exception("evaluation failed; writing the run without its error metrics")
+        symbolic = job.symbolic is not None and result.ok
+        with interrupts.deferred():
+            record = write_trained(cfg, job, result, errors, run_dir, symbolic and not interrupts.received)
+        if not interrupts.received and symbolic:
+            return symbolic_stage(job, reference, run_dir, record, interrupts)
+        mark_complete(run_dir)
+    return Status.INTERRUPTED if interrupts.received else result.status
+
+
+def train(cfg: DictConfig, job: Job, errors: StageErrors, interrupts: Interrupts) -> TrainResult:
+    rows = KeepRows()
+    callbacks = [LogStages(), errors, rows, StopOnSignal(interrupts), *([ProgressBar()] if cfg.progress else [])]
     try:
-        result.metrics = evaluate(job.problem, job.model, job.eval_points, reference=reference)
-    except Exception:  # the trained model is worth more than its metrics: write it anyway
-        log.exception("evaluation failed; writing the run without its error metrics")
+        return solve(job.problem, job.model, job.curriculum, sampler=job.sampler, weights=job.weights,
+                     point_weighting=job.point_weighting, seed=job.seed, log_every=job.log_every,
+                     callbacks=callbacks)
+    except KeyboardInterrupt:  # one that arrived outside the stage loop: keep the model as it is
+        return TrainResult(Status.INTERRUPTED, "interrupted outside the training steps; kept the model as it was",
+                           rows.rows, state=copy.deepcopy(job.model.state_dict()))
+
+
+def write_trained(cfg: DictConfig, job: Job, result: TrainResult, errors: StageErrors, run_dir: Path,
+                  symbolic_next: bool) -> dict:
     if errors.errors:
         result.metrics["stage_rel_l2"] = errors.errors
     for name, value in result.metrics.items():
         log.info("%s: %s", name, f"{value:.3e}" if isinstance(value, float) else value)
     device = next(job.model.parameters()).device
     extra = {"parameters": count_parameters(job.model), "device": device_description(device),
-             "config": OmegaConf.to_yaml(cfg)}
-    write_run(run_dir, job.problem, job.model, result, extra=extra)
-    (Path(run_dir) / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-    if job.symbolic is not None and result.ok:
-        try:
-            symbolic_stage(job, reference, run_dir)
-        except KanpdeError as error:
+             "config": OmegaConf.to_yaml(cfg), **({"symbolic": "running"} if symbolic_next else {})}
+    if symbolic_next:
+        mark_incomplete(run_dir, "the symbolic stage")
+    return write_run(run_dir, job.problem, job.model, result, extra=extra,
+                     config=OmegaConf.to_yaml(cfg, resolve=True))
+
+
+def symbolic_stage(job: Job, reference, run_dir: Path, record: dict, interrupts: Interrupts) -> Status:
+    """Read a formula off the trained model, log it and write it into the run directory;
+    metrics.json then says how the stage ended (``symbolic``: its status, or failed or
+    interrupted with ``symbolic_message``)."""
+    status = Status.OK
+    try:
+        symbolic = extract_formula(job.problem, job.model, job.symbolic, reference=reference, sampler=job.sampler,
+                                   seed=job.seed, eval_points=job.eval_points,
+                                   callbacks=[LogStages(), StopOnSignal(interrupts)])
+        record["symbolic"] = symbolic.status
+        for i, formula in enumerate(symbolic.formulas):
+            name = f" {job.problem.components[i]}" if len(symbolic.formulas) > 1 else ""
+            log.info("formula%s: %s", name, formula)
+        log.info("symbolic: %s (%s)", symbolic.status, symbolic.message)
+        for name in ("formula_rel_l2", "network_rel_l2"):
+            if symbolic.metrics.get(name) is not None:
+                log.info("%s: %.3e", name, symbolic.metrics[name])
+        with interrupts.deferred():
+            write_symbolic(run_dir, job.problem, symbolic)
+    except KeyboardInterrupt:
+        status, record["symbolic"], record["symbolic_message"] = Status.INTERRUPTED, "interrupted", "interrupted"
+        log.warning("the symbolic stage was interrupted; the trained run is written in %s", run_dir)
+    except Exception as error:  # the trained run is written; a failed formula must not hide it
+        status, record["symbolic"], record["symbolic_message"] = Status.SYMBOLIC_FAILED, "failed", str(error)
+        if isinstance(error, KanpdeError):
             log.error("symbolic stage: %s", error)
-        except Exception:  # the trained run is written; a failed formula must not hide it
+        else:
             log.exception("the symbolic stage failed; the trained run is written in %s", run_dir)
-    return result
-
-
-def symbolic_stage(job, reference, run_dir: Path) -> None:
-    """Read a formula off the trained model, log it and write it into the run directory."""
-    symbolic = extract_formula(job.problem, job.model, job.symbolic, reference=reference, sampler=job.sampler,
-                               seed=job.seed, eval_points=job.eval_points, callbacks=[LogStages()])
-    for i, formula in enumerate(symbolic.formulas):
-        log.info("formula%s: %s", f" {job.problem.components[i]}" if len(symbolic.formulas) > 1 else "", formula)
-    log.info("symbolic: %s (%s)", symbolic.status, symbolic.message)
-    for name in ("formula_rel_l2", "network_rel_l2"):
-        if symbolic.metrics.get(name) is not None:
-            log.info("%s: %.3e", name, symbolic.metrics[name])
-    write_symbolic(run_dir, job.problem, symbolic)
+    with interrupts.deferred():
+        write_json(run_dir / "metrics.json", record)
+        mark_complete(run_dir)
+    return Status.INTERRUPTED if interrupts.received else status
 
 
 @hydra.main(version_base=None, config_path=CONFIG_DIR, config_name="config")
-def _hydra_main(cfg: DictConfig) -> float | None:
+def _hydra_main(cfg: DictConfig) -> None:
+    _exit["jobs"] += 1
     try:
-        result = run(cfg, Path(HydraConfig.get().runtime.output_dir))
+        status = run(cfg, Path(HydraConfig.get().runtime.output_dir))
     except KanpdeError as error:
         log.error("%s", error)
-        raise SystemExit(2) from None
-    return result.metrics.get("rel_l2")
+        status = Status.INPUT_ERROR
+    except KeyboardInterrupt:
+        log.error("interrupted before training started; nothing was trained or written")
+        status = Status.INTERRUPTED
+    _exit["code"] = max(_exit["code"], status.exit_code)
 
 
 def expand_problem_path(argv: list[str]) -> list[str]:
@@ -97,15 +184,39 @@ def expand_problem_path(argv: list[str]) -> list[str]:
     return out
 
 
-def _stop_gracefully(signum, frame):
-    """SIGTERM (a cluster's time limit, `kill`) stops training like Ctrl-C: the run keeps
-    its last good model and still writes its directory."""
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
-def main() -> None:
-    signal.signal(signal.SIGTERM, _stop_gracefully)
+def command() -> None:
+    """The command, once kanpde.app.cli has installed the signal handlers."""
     keep_freed_memory()
     register()
+    register_resolvers()
     sys.argv = expand_problem_path(sys.argv)
-    _hydra_main()
+    try:
+        check_overrides(sys.argv[1:])
+        _hydra_main()
+    except KanpdeError as error:
+        sys.stderr.write(f"kanpde: {error}\n")
+        sys.exit(Status.INPUT_ERROR.exit_code)
+    except KeyboardInterrupt:  # during Hydra's own start-up
+        sys.stderr.write("kanpde: interrupted before the run started; nothing was written\n")
+        sys.exit(Status.INTERRUPTED.exit_code)
+    except SystemExit as stop:
+        # Hydra exits with 1 once it has printed why it cannot compose the config (an
+        # unknown problem, a value of the wrong type): bad input, if no run had started
+        if stop.code == 1 and not _exit["jobs"]:
+            sys.exit(Status.INPUT_ERROR.exit_code)
+        raise
+    sys.exit(_exit["code"])
+
+
+def check_overrides(args: list[str]) -> None:
+    """Each ``key=value`` argument must parse as a Hydra override; Hydra's own message for
+    one that does not ("no viable alternative at input '[3'") does not say which."""
+    parser = OverridesParser.create()
+    for arg in args:
+        if "=" in arg and not arg.startswith("-"):
+            try:
+                parser.parse_overrides([arg])
+            except OverrideParseException as error:
+                raise KanpdeError(f"cannot read the override {arg!r}: {error.message.splitlines()[0]}; write key=value, with lists "
+                                  "as [a,b], mappings as {k:v} and quotes around values with spaces or special "
+                                  "characters (https://hydra.cc/docs/advanced/override_grammar/basic/)") from None

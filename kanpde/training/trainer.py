@@ -226,7 +226,7 @@ def _preflight(problem: Problem, model: nn.Module, sampler: SamplerConfig, gener
         terms = loss_terms(problem, model, batch, requests)
     except Exception as error:
         raise user_code_error(error, what) from None
-    bad = {name: float(v) for name, v in terms.items() if not torch.isfinite(v)}
+    bad = {name: float(v.detach()) for name, v in terms.items() if not torch.isfinite(v)}
     if bad:
         raise KanpdeError(f"problem {problem.name!r}: the loss terms {bad} are not finite on the initial network, "
                           "before any training: the residual or condition values give NaN or inf there (a division "

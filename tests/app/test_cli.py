@@ -96,19 +96,23 @@ def test_bad_override_ends_with_a_paragraph_not_a_traceback(tmp_path, args, word
 
 
 def test_sigterm_mid_training_still_writes_the_run(tmp_path):
+    """SIGTERM once stage 2 has started (so stage 1's rows exist): exit 130, and the run
+    directory is complete, with the model kept and stage 1's history."""
     args = [sys.executable, "-m", "kanpde", *SHORT[:-1], "train.log_every=1",
-            "train.stages=[{steps:100000,optimizer:adam,lr:0.001}]", f"hydra.run.dir={tmp_path}/run"]
+            "train.stages=[{steps:5,optimizer:adam,lr:0.001},{steps:100000,optimizer:adam,lr:0.001}]",
+            f"hydra.run.dir={tmp_path}/run"]
     proc = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     run, log = tmp_path / "run", tmp_path / "run" / "main.log"
     deadline = time.time() + 120
-    while time.time() < deadline and "stage 1:" not in (log.read_text() if log.exists() else ""):
-        time.sleep(0.2)
-    time.sleep(3)  # let it train a little
+    while time.time() < deadline and "stage 2:" not in (log.read_text() if log.exists() else ""):
+        time.sleep(0.1)
     proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=120)
+    assert proc.wait(timeout=120) == 130
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["status"] == "interrupted" and "kept the model" in metrics["message"]
-    assert len(list(csv.DictReader(open(run / "history.csv")))) >= 1
+    assert not (run / "incomplete.txt").exists()
+    steps = [int(r["step"]) for r in csv.DictReader(open(run / "history.csv"))]
+    assert steps[:5] == [1, 2, 3, 4, 5]
 
 
 def test_symbolic_run_writes_the_verified_formula_and_an_approximation_says_so(tmp_path):

@@ -106,7 +106,7 @@ def test_symbolic_terms_sum_products_and_a_bad_count_is_refused():
     job = build(_compose(["problem=advection1d", "symbolic=auto", "symbolic.terms=2"]))
     assert job.model.widths == [2, 2, 1] and job.model.mult == (2,)
     from kanpde import KanpdeError
-    with pytest.raises(KanpdeError, match="terms >= 1"):
+    with pytest.raises(KanpdeError, match="symbolic.terms=0 is out of range"):
         build(_compose(["problem=advection1d", "symbolic=auto", "symbolic.terms=0"]))
 
 

@@ -1,0 +1,168 @@
+"""Runs that cannot collide, be cut short or pass off a stub as a result.
+
+Oracles: the files a run directory holds (metrics.json only when complete, incomplete.txt
+otherwise), the exit code, and that the next run in the same place still works.
+"""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from kanpde.analysis.report import INCOMPLETE
+from kanpde.app.rundir import claim, remove_stub, run_id, safe_name
+from kanpde.app.signals import Interrupts
+from kanpde.errors import KanpdeError
+
+SHORT = ["progress=false", "eval_points=200", "sampler.interior=32", "sampler.boundary=8",
+         "train.stages=[{steps:3,optimizer:adam,lr:0.01}]"]
+
+
+def kanpde(cwd, *args, **kwargs):
+    return subprocess.run([sys.executable, "-m", "kanpde", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=300, **kwargs)
+
+
+def run_dirs(cwd: Path) -> list[Path]:
+    return sorted(p.parent for p in (cwd / "outputs").rglob(".hydra"))
+
+
+def assert_complete(run: Path) -> dict:
+    assert not (run / INCOMPLETE).exists(), (run / INCOMPLETE).read_text()
+    for name in ("model.pt", "history.csv", "config.yaml"):
+        assert (run / name).stat().st_size > 0, name
+    return json.loads((run / "metrics.json").read_text())
+
+
+def test_four_runs_started_together_get_four_complete_directories(tmp_path):
+    """Same problem, same second, default run directory: no two share a directory."""
+    with ThreadPoolExecutor(4) as pool:
+        procs = list(pool.map(lambda s: kanpde(tmp_path, *SHORT, f"seed={s}"), range(4)))
+    assert [p.returncode for p in procs] == [0] * 4, [p.stderr[-500:] for p in procs]
+    runs = run_dirs(tmp_path)
+    assert len(runs) == 4 and {r.parent.name for r in runs} == {"poisson2d"}
+    for run in runs:
+        assert assert_complete(run)["status"] == "ok"
+    seeds = sorted(int(re.search(r"^seed: (\d+)$", (r / "config.yaml").read_text(), re.M)[1]) for r in runs)
+    assert seeds == [0, 1, 2, 3]
+
+
+def test_two_runs_on_one_directory_refuse_the_second(tmp_path):
+    run = tmp_path / "run"
+    with claim(run):
+        with pytest.raises(KanpdeError, match="in use by another kanpde run"):
+            with claim(run):
+                pass
+    with claim(run):  # released with its holder
+        pass
+
+
+def test_run_ids_differ_between_processes_started_in_one_second():
+    code = "from kanpde.app.rundir import run_id; print(run_id())"
+    ids = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout for _ in range(4)}
+    assert len(ids) == 4 and run_id() == run_id()  # and fixed within a process (a sweep's jobs share it)
+
+
+def test_a_problem_name_never_leaves_outputs():
+    assert "/" not in safe_name("../../etc/x") and not safe_name("..").startswith(".")
+
+
+def test_a_stub_is_removed_but_never_a_directory_with_results(tmp_path):
+    stub, kept = tmp_path / "outputs" / "p" / "a", tmp_path / "outputs" / "q" / "b"
+    for run in (stub, kept):
+        (run / ".hydra").mkdir(parents=True)
+        (run / "main.log").write_text("log")
+        (run / INCOMPLETE).write_text("not finished")
+    (kept / "model.pt").write_bytes(b"weights")
+    remove_stub(stub)
+    remove_stub(kept)
+    assert not stub.parent.exists() and (kept / "model.pt").exists()
+
+
+def test_a_signal_inside_a_deferred_block_is_recorded_not_raised():
+    interrupts = Interrupts()
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM), sys.unraisablehook
+    interrupts.install()
+    try:
+        with interrupts.deferred():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.01)  # the handler runs between bytecodes
+            written = True
+        assert written and interrupts.received == [signal.SIGTERM]
+        with pytest.raises(KeyboardInterrupt):  # a dropped interrupt is raised at the next check
+            interrupts.check()
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.01)
+    finally:
+        signal.signal(signal.SIGINT, before[0])
+        signal.signal(signal.SIGTERM, before[1])
+        sys.unraisablehook = before[2]
+
+
+def test_kill_9_mid_training_leaves_a_marked_directory_and_the_next_run_works(tmp_path):
+    args = [sys.executable, "-m", "kanpde", *SHORT[:-1], "train.log_every=1",
+            "train.stages=[{steps:5,optimizer:adam,lr:0.001},{steps:100000,optimizer:adam,lr:0.001}]"]
+    proc = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not any("stage 2:" in (r / "main.log").read_text() for r in
+                                             run_dirs(tmp_path) if (r / "main.log").exists()):
+        time.sleep(0.1)
+    proc.kill()
+    proc.wait(timeout=60)
+    (killed,) = run_dirs(tmp_path)
+    assert (killed / INCOMPLETE).exists() and not (killed / "metrics.json").exists()
+    again = kanpde(tmp_path, *SHORT)
+    assert again.returncode == 0, again.stderr
+    (fresh,) = set(run_dirs(tmp_path)) - {killed}
+    assert assert_complete(fresh)["status"] == "ok"
+
+
+# a `kanpde` whose process dies (as by kill -9) at the n-th file it moves into place
+DIE_AT_WRITE = textwrap.dedent("""
+    import os, sys
+    import kanpde.files
+    n, calls, replace = int(os.environ["DIE_AT"]), [0], os.replace
+    def dying_replace(src, dst):
+        calls[0] += 1
+        if calls[0] == n:
+            os._exit(137)
+        replace(src, dst)
+    kanpde.files.os.replace = dying_replace
+    from kanpde.app.cli import main
+    sys.argv = ["kanpde", *sys.argv[1:]]
+    main()
+""")
+
+
+def test_a_death_at_any_file_write_leaves_a_complete_or_a_marked_directory(tmp_path):
+    """At every atomic write of a run (the marker, the checkpoint, history, config, plots,
+    metrics): the directory is complete, or says it is not; the next run works."""
+    def die_at(n):
+        cwd = tmp_path / str(n)
+        cwd.mkdir()
+        proc = subprocess.run([sys.executable, "-c", DIE_AT_WRITE, *SHORT], cwd=cwd, capture_output=True,
+                              text=True, timeout=300, env={**os.environ, "DIE_AT": str(n)})
+        return cwd, proc.returncode
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = list(pool.map(die_at, range(1, 9)))
+    assert [code for _, code in outcomes].count(137) >= 6  # the run moves at least 6 files into place
+    for cwd, code in outcomes:
+        (run,) = run_dirs(cwd)
+        assert not list(run.glob(".*.tmp*")) or code == 137  # a temporary file only where the process died
+        if code == 137:
+            assert (run / INCOMPLETE).exists() or (run / "metrics.json").exists(), sorted(os.listdir(run))
+            if not (run / INCOMPLETE).exists():
+                assert_complete(run)
+        else:
+            assert code == 0 and assert_complete(run)["status"] == "ok"
+    cwd = outcomes[3][0]
+    assert kanpde(cwd, *SHORT).returncode == 0 and len(run_dirs(cwd)) == 2
