@@ -59,8 +59,8 @@ def device_description(device: str | torch.device) -> str:
 
 def build_problem(cfg: DictConfig) -> tuple[Problem, tuple[int, ...]]:
     """The problem with its hard constraints, and the inputs the network must be periodic in."""
-    params = OmegaConf.to_container(cfg.params, resolve=True)
-    problem = load_problem(cfg.source or cfg.name, params)
+    params = OmegaConf.to_container(cfg.params, resolve=True)  # a dict: the schema types params as one
+    problem = load_problem(cfg.source or cfg.name, params)  # type: ignore[arg-type]
     problem = hard_dirichlet(problem) if cfg.hard_dirichlet else problem
     problem = hard_initial(problem) if cfg.hard_initial else problem
     return hard_periodic(problem) if cfg.hard_periodic else (problem, ())
@@ -99,15 +99,19 @@ def build_model(cfg: DictConfig, problem: Problem, dtype: torch.dtype, device: t
                device=device)
 
 
-def build_stages(stages) -> list[Stage]:
-    return [Stage(s.steps, s.optimizer.value, s.lr, s.grid, s.update_grid, s.resample_every, s.stall_rtol,
-                  s.sparsify, s.entropy) for s in stages]
+def options(node: DictConfig, key: str):
+    """The library dataclass a schema node declares (Stage, SamplerConfig, ...), built by
+    keyword so that its own checks run; their complaints name the config key."""
+    try:
+        return OmegaConf.to_object(node)
+    except KanpdeError as error:
+        raise KanpdeError(f"{key}: {error}") from None
 
 
 def build_curriculum(cfg: DictConfig) -> list[Stage]:
     if not cfg.stages:
         raise KanpdeError("the curriculum (train.stages) is empty; give at least one stage")
-    return build_stages(cfg.stages)
+    return [options(stage, f"train.stages.{i}") for i, stage in enumerate(cfg.stages)]
 
 
 def build_symbolic(cfg: DictConfig, problem: Problem, model: nn.Module) -> SymbolicOptions | None:
@@ -116,10 +120,7 @@ def build_symbolic(cfg: DictConfig, problem: Problem, model: nn.Module) -> Symbo
     if not cfg.enabled:
         return None
     check_symbolic(problem, model)
-    return SymbolicOptions(cfg.prune_threshold, build_stages(cfg.retrain),
-                           list(cfg.functions) if cfg.functions is not None else None, dict(cfg.extra),
-                           cfg.r2_threshold, cfg.complexity_weight, cfg.samples, build_stages(cfg.refine),
-                           cfg.snap_rtol, cfg.verify_points)
+    return options(cfg, "symbolic")  # a SymbolicConf: the SymbolicOptions with the app's switches
 
 
 def build(cfg: DictConfig) -> Job:
@@ -132,9 +133,8 @@ def build(cfg: DictConfig) -> Job:
     check_memory(cfg, problem, dtype, device)
     ansatz = cfg.symbolic.ansatz if cfg.symbolic.enabled else "model"
     model = build_model(cfg.model, problem, dtype, device, cfg.seed, periodic, ansatz, cfg.symbolic.terms)
-    sampler = SamplerConfig(cfg.sampler.method.value, cfg.sampler.interior, cfg.sampler.boundary,
-                            cfg.sampler.adaptive.value, cfg.sampler.k, cfg.sampler.c, cfg.sampler.pool)
-    w = cfg.train.point_weights
-    point_weighting = PointWeighting(w.causal, w.bins, w.attention, w.decay)
-    return Job(problem, model, build_curriculum(cfg.train), sampler, dict(cfg.train.weights), point_weighting,
-               build_symbolic(cfg.symbolic, problem, model), cfg.seed, cfg.train.log_every, cfg.eval_points)
+    return Job(problem=problem, model=model, curriculum=build_curriculum(cfg.train),
+               sampler=options(cfg.sampler, "sampler"), weights=dict(cfg.train.weights),
+               point_weighting=options(cfg.train.point_weights, "train.point_weights"),
+               symbolic=build_symbolic(cfg.symbolic, problem, model), seed=cfg.seed, log_every=cfg.train.log_every,
+               eval_points=cfg.eval_points)

@@ -1,7 +1,15 @@
-"""Structured-config schemas: Hydra validates every config and override against these."""
+"""Structured-config schemas: Hydra validates every config and override against these.
+
+The library's option dataclasses are the schema where they exist (Stage, SamplerConfig,
+PointWeighting, SymbolicOptions): their fields, types and defaults are written once, and
+app.build instantiates them by keyword (OmegaConf.to_object), so their own checks run.
+Only what the library has no dataclass for (the problem's loading, the network's choice,
+the run's device and dtype) is declared here, with KANConfig's defaults read from it.
+"""
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Dict, List, Optional
@@ -9,22 +17,14 @@ from typing import Any, Dict, List, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
+from kanpde.model import MLP, KANConfig
+from kanpde.symbolic.pipeline import SymbolicOptions
+from kanpde.training import PointWeighting, SamplerConfig, Stage, solve
+
 
 class ModelKind(Enum):
     kan = "kan"
     mlp = "mlp"
-
-
-class OptimizerName(Enum):
-    adam = "adam"
-    lbfgs = "lbfgs"
-
-
-class SampleMethod(Enum):
-    uniform = "uniform"
-    sobol = "sobol"
-    lhs = "lhs"
-    grid = "grid"
 
 
 class DType(Enum):
@@ -44,77 +44,33 @@ class ProblemConf:
 
 @dataclass
 class ModelConf:
+    """The network: a KAN (its KANConfig under the names model.grid, model.order, ...) or an MLP."""
+
     kind: ModelKind = ModelKind.kan
     widths: List[int] = field(default_factory=lambda: [8])  # hidden widths; in/out from the problem
     mult: List[int] = field(default_factory=list)  # KAN: product nodes per hidden layer (after its sums)
-    grid: int = 5  # KAN: initial grid size (stages may extend it)
-    order: int = 3  # KAN: B-spline order
-    grid_eps: float = 0.02  # KAN: uniform share of the knots in grid updates
-    noise_scale: float = 0.1  # KAN: initial spline coefficient scale
-    activation: str = "tanh"  # MLP only
-
-
-@dataclass
-class StageConf:
-    steps: int = 1000
-    optimizer: OptimizerName = OptimizerName.adam
-    lr: float = 1e-3
-    grid: Optional[int] = None
-    update_grid: bool = False
-    resample_every: int = 0
-    stall_rtol: float = 1e-8  # L-BFGS stage ends when 2 steps in a row gain less than this (relative)
-    sparsify: float = 0.0  # KAN: weight of the L1 + entropy regulariser of the edge scales (0: off)
-    entropy: float = 2.0  # sparsify: weight of the entropy part
-
-
-@dataclass
-class PointWeightsConf:
-    causal: float = 0.0  # causal weighting in time: epsilon (0: off)
-    bins: int = 32  # causal: time slabs
-    attention: float = 0.0  # residual-based attention: step size eta (0: off)
-    decay: float = 0.999  # attention: memory gamma
+    grid: int = KANConfig.grid_size  # KAN: initial grid size (stages may extend it)
+    order: int = KANConfig.order  # KAN: B-spline order
+    grid_eps: float = KANConfig.grid_eps  # KAN: uniform share of the knots in grid updates
+    noise_scale: float = KANConfig.noise_scale  # KAN: initial spline coefficient scale
+    activation: str = inspect.signature(MLP).parameters["activation"].default  # MLP only
 
 
 @dataclass
 class TrainConf:
-    stages: List[StageConf] = field(default_factory=list)
-    log_every: int = 50
+    stages: List[Stage] = field(default_factory=list)  # kanpde.training.Stage: steps, optimizer, lr, grid, ...
+    log_every: int = inspect.signature(solve).parameters["log_every"].default
     weights: Dict[str, float] = field(default_factory=dict)  # loss term name -> weight
-    point_weights: PointWeightsConf = field(default_factory=PointWeightsConf)  # residual points
-
-
-class Adaptive(Enum):
-    none = "none"
-    rad = "rad"
+    point_weights: PointWeighting = field(default_factory=PointWeighting)  # residual points
 
 
 @dataclass
-class SamplerConf:
-    method: SampleMethod = SampleMethod.sobol
-    interior: int = 1024
-    boundary: int = 256
-    adaptive: Adaptive = Adaptive.none  # how resample_every re-places the interior points
-    k: float = 1.0  # rad: probability ~ |r|^k / mean |r|^k + c
-    c: float = 1.0
-    pool: int = 8  # rad: candidates per kept point
+class SymbolicConf(SymbolicOptions):
+    """The symbolic stage: SymbolicOptions, and whether it runs on which network."""
 
-
-@dataclass
-class SymbolicConf:
     enabled: bool = False  # after training: prune, fit edges, refine, assemble, snap, verify
     ansatz: str = "model"  # model: the configured KAN | separable: u = c X_0(x_0) ... X_{d-1}(x_{d-1}) + e
     terms: int = 1  # separable: a sum of this many such products
-    prune_threshold: float = 0.05  # mask edges below this fraction of their layer's largest
-    retrain: List[StageConf] = field(default_factory=list)  # stages after pruning
-    functions: Optional[List[str]] = None  # library names (None: all)
-    extra: Dict[str, str] = field(default_factory=dict)  # added functions: name -> formula in x
-    r2_threshold: float = 0.999  # fits below stay numeric
-    complexity_weight: Optional[float] = None  # score penalty per complexity unit (None: default)
-    samples: int = 201  # points per edge
-    refine: List[StageConf] = field(default_factory=lambda: [StageConf(steps=100, optimizer=OptimizerName.lbfgs,
-                                                                       lr=1.0)])
-    snap_rtol: float = 0.01  # snap a constant when the error grows by at most this fraction
-    verify_points: int = 4096
 
 
 @dataclass
@@ -122,7 +78,7 @@ class Config:
     problem: ProblemConf = MISSING
     model: ModelConf = MISSING
     train: TrainConf = MISSING
-    sampler: SamplerConf = MISSING
+    sampler: SamplerConfig = MISSING  # kanpde.training.SamplerConfig
     symbolic: SymbolicConf = field(default_factory=SymbolicConf)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     dtype: DType = DType.float64

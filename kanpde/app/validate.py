@@ -65,8 +65,12 @@ STAGE_RANGES: dict[str, tuple[Callable, str]] = {
 
 
 def check_config(cfg: DictConfig) -> None:
-    """Unknown keys, out-of-range values, a run name that is not a plain name."""
+    """Unknown keys, values not given, out-of-range values, a run name that is not a plain name."""
     _unknown_keys(cfg, "")
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        raise KanpdeError(f"no value given for {', '.join(missing)}; set it on the command line (key=value) or "
+                          "in the config")
     for key, (test, accepted) in RANGES.items():
         _check(key, OmegaConf.select(cfg, key), test, accepted)
     for group in ("train.stages", "symbolic.retrain", "symbolic.refine"):
@@ -109,7 +113,7 @@ def _unknown_keys(node, prefix: str) -> None:
         if key not in known:
             close = difflib.get_close_matches(str(key), known, n=1)
             hint = f" (did you mean {prefix}{close[0]}?)" if close else ""
-            raise KanpdeError(f"unknown config key {prefix}{key}{hint}; the keys of "
+            raise KanpdeError(f"unknown config key {prefix}{key!s}{hint}; the keys of "
                               f"{prefix.rstrip('.') or 'the config'} are: {', '.join(known)}")
         _unknown_keys(node._get_node(key), f"{prefix}{key}.")
 
@@ -121,7 +125,7 @@ def residual_order(problem: Problem) -> int:
     probe = Field.probe(x, problem.domain.names, problem.components, problem.space)
     try:
         problem.residual(probe, problem.coords(x), problem.params)
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 - user code (the residual) may raise anything: reported as its own error
         raise user_code_error(error, f"the residual of problem {problem.name!r}") from None
     asked = [len(axes) for axes in probe._shared.derivatives] + [2 for _ in probe._shared.laplacians]
     return max(asked, default=0)
@@ -146,7 +150,7 @@ def training_bytes(cfg: DictConfig, problem: Problem, dtype: torch.dtype) -> int
     least-squares refit of a grid change."""
     d = problem.domain.dim
     widths = [d, *cfg.model.widths, len(problem.components)]
-    points = cfg.sampler.interior * (1 + max(cfg.sampler.pool - 1, 0) * (cfg.sampler.adaptive.value != "none"))
+    points = cfg.sampler.interior * (1 + max(cfg.sampler.pool - 1, 0) * (cfg.sampler.adaptive != "none"))
     points += cfg.sampler.boundary * max(len(problem.conditions), 1)
     channels = 1 + d + d * d  # value, gradient, second derivatives
     k = cfg.model.order
@@ -174,8 +178,9 @@ def check_memory(cfg: DictConfig, problem: Problem, dtype: torch.dtype, device: 
     need, have = training_bytes(cfg, problem, dtype), available_bytes(device)
     if have is not None and need > have:
         gib = 2.0**30
+        grid = max([cfg.model.grid] + [s.grid or 0 for s in cfg.train.stages])
         raise KanpdeError(f"this configuration needs about {need / gib:.1f} GiB for a training step (sampler."
                           f"interior={cfg.sampler.interior}, sampler.boundary={cfg.sampler.boundary}, model.widths="
-                          f"{list(cfg.model.widths)}, largest grid {max([cfg.model.grid] + [s.grid or 0 for s in cfg.train.stages])}), "
+                          f"{list(cfg.model.widths)}, largest grid {grid}), "
                           f"and the {device.type} has {have / gib:.1f} GiB free; lower the point counts, the widths "
                           "or the grid sizes")

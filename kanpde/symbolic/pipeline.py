@@ -13,6 +13,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from numbers import Integral, Real
+from typing import Any
 
 import sympy
 import torch
@@ -27,30 +28,31 @@ from kanpde.symbolic.formula import FormulaModel, is_closed, network_formula, sn
 from kanpde.symbolic.library import DEFAULT_FUNCTIONS, function_library, parse_extra
 from kanpde.symbolic.prune import prune
 from kanpde.symbolic.verify import Verification, verify_formula
-from kanpde.training import SamplerConfig, Stage, solve
+from kanpde.training import PointWeighting, SamplerConfig, Stage, solve
 
 log = logging.getLogger("kanpde")
 
 
-@dataclass(frozen=True)
+@dataclass
 class SymbolicOptions:
     """prune_threshold: edges below this fraction of their layer's largest are masked;
     retrain: stages after pruning; functions / extra: the library (None: all defaults;
-    extra: name -> formula in x); r2_threshold: fits below it are rejected (the edge stays
-    numeric); complexity_weight: score penalty per complexity unit (None: the fitter's
-    default); samples: points per edge; refine: stages training the closed-form constants
-    (and any numeric edges left) with the PDE loss; snap_rtol: a constant is snapped when
-    the error against the reference grows by at most this fraction; verify_points: points
-    of the numeric checks."""
+    extra: name -> formula in x, or (formula, complexity)); r2_threshold: fits below it are
+    rejected (the edge stays numeric); complexity_weight: score penalty per complexity unit
+    (None: the fitter's default); samples: points per edge; refine: stages training the
+    closed-form constants (and any numeric edges left) with the PDE loss; snap_rtol: a
+    constant is snapped when the error against the reference grows by at most this
+    fraction; verify_points: points of the numeric checks. Also the config schema of the
+    symbolic stage (kanpde.app.schema), hence the plain list and dict types."""
 
     prune_threshold: float = 0.05
-    retrain: Sequence[Stage] = ()
-    functions: Sequence[str] | None = None
-    extra: Mapping[str, str] = field(default_factory=dict)
+    retrain: list[Stage] = field(default_factory=list)
+    functions: list[str] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
     r2_threshold: float = 0.999
     complexity_weight: float | None = None
     samples: int = 201
-    refine: Sequence[Stage] = (Stage(100, "lbfgs", 1.0),)
+    refine: list[Stage] = field(default_factory=lambda: [Stage(100, "lbfgs", 1.0)])
     snap_rtol: float = 0.01
     verify_points: int = 4096
 
@@ -127,21 +129,25 @@ class SymbolicResult:
                 "verification": self.verification.to_dict() if self.verification is not None else None}
 
 
-def extract_formula(problem: Problem, model: KAN, options: SymbolicOptions = SymbolicOptions(), *,
+def extract_formula(problem: Problem, model: KAN, options: SymbolicOptions | None = None, *,
                     reference: GridSolution | None = None, sampler: SamplerConfig | None = None,
+                    weights: Mapping[str, float] | None = None, point_weighting: PointWeighting | None = None,
                     seed: int = 0, eval_points: int = 10_000, callbacks=()) -> SymbolicResult:
     """Read a formula off the trained ``model`` (changed in place: pruned, edges fixed,
-    constants refined) and check it against the reference and the PDE.
+    constants refined) and check it against the reference and the PDE. The retraining and
+    refining stages minimise the loss training did: pass its ``sampler``, ``weights`` and
+    ``point_weighting``.
 
     Edges whose best fit stays below ``options.r2_threshold`` are first kept numeric while
     the accepted fits are refined; then they too are fixed to their best fits, so the
     result is always a closed formula, with its error stated ("approximate")."""
+    options = options or SymbolicOptions()
     check_symbolic(problem, model)
     first = next(model.parameters())
     generator = torch.Generator().manual_seed(seed)
     x = problem.domain.sample_interior(4096, "sobol", generator=generator, dtype=first.dtype, device=first.device)
     masked = prune(model, x, options.prune_threshold)
-    train = dict(sampler=sampler, seed=seed, callbacks=callbacks)
+    train = dict(sampler=sampler, weights=weights, point_weighting=point_weighting, seed=seed, callbacks=callbacks)
     if masked and options.retrain:
         solve(problem, model, list(options.retrain), **train)
     points, truth, _ = comparison_points(problem, eval_points, reference, first.dtype, first.device)
@@ -158,7 +164,7 @@ def extract_formula(problem: Problem, model: KAN, options: SymbolicOptions = Sym
     fit_options = {"r2_threshold": options.r2_threshold}
     if options.complexity_weight is not None:
         fit_options["complexity_weight"] = options.complexity_weight
-    metrics = {"network_rel_l2": error(model)}  # the trained network, before any edge is fixed
+    metrics: dict[str, object] = {"network_rel_l2": error(model)}  # the trained network, before any edge is fixed
     records = fit_network(model, x, functions, samples=options.samples, **fit_options)
     fixed = fix_edges(model, records, functions)
     metrics.update(edges_fitted=fixed, edges_active=len(records))

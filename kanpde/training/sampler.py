@@ -9,9 +9,9 @@ from torch import nn
 
 from kanpde.conditions import Points
 from kanpde.errors import KanpdeError
+from kanpde.geometry import METHODS
 from kanpde.problem import Problem
 from kanpde.training.losses import Requests, evaluate_residual
-
 
 ADAPTIVE = ("none", "rad")
 
@@ -37,6 +37,8 @@ class SamplerConfig:
     pool: int = 8
 
     def __post_init__(self):
+        if self.method not in METHODS:
+            raise KanpdeError(f"unknown sampling method {self.method!r}; accepted: {', '.join(METHODS)}")
         if self.adaptive not in ADAPTIVE:
             raise KanpdeError(f"unknown adaptive sampling {self.adaptive!r}; accepted: {', '.join(ADAPTIVE)}")
         if self.k < 0 or self.c < 0 or self.pool < 1:

@@ -8,7 +8,7 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 from omegaconf.errors import ValidationError
 
-from kanpde import KAN, MLP
+from kanpde import KAN, MLP, KanpdeError, Stage
 from kanpde.app.build import build
 from kanpde.app.main import CONFIG_DIR, expand_problem_path
 from kanpde.app.schema import register
@@ -30,12 +30,13 @@ def test_every_option_composes_and_builds(group, option):
     job = build(cfg)
     if group == "problem":
         assert job.problem.name == option
-        assert dict(job.problem.params) == {k: float(v) for k, v in cfg.problem.params.items()} or not cfg.problem.params
+        params = {k: float(v) for k, v in cfg.problem.params.items()}
+        assert dict(job.problem.params) == params or not cfg.problem.params
     assert isinstance(job.model, MLP if cfg.model.kind.value == "mlp" else KAN)
     x = job.problem.domain.sample_interior(4, "uniform", generator=torch.Generator().manual_seed(0))
     assert job.model(x).shape == (len(x), len(job.problem.components))
     assert [s.steps for s in job.curriculum] == [s.steps for s in cfg.train.stages]
-    assert job.sampler.method == cfg.sampler.method.value
+    assert job.sampler.method == cfg.sampler.method
 
 
 def test_kan_widths_and_grid_follow_the_config():
@@ -55,14 +56,44 @@ def test_problem_path_override_selects_the_file_config(tmp_path):
     ("seed=abc", ["seed", "Integer"]),
     ("dtype=float16", ["dtype", "float32", "float64"]),
     ("model.kind=transformer", ["kind", "kan", "mlp"]),
-    ("train.stages.0.optimizer=sgd", ["optimizer", "adam", "lbfgs"]),
     ("model.grid=1.5", ["grid", "Integer"]),
+    ("sampler.interior=many", ["interior", "Integer"]),
 ])
 def test_a_value_of_the_wrong_type_is_named_with_what_is_accepted(override, words):
     with pytest.raises((ConfigCompositionException, ValidationError)) as error:
         _compose([override])
     message = str(error.value) + str(error.value.__cause__ or "")
     assert all(w in message for w in words), message
+
+
+@pytest.mark.parametrize("override,words", [
+    ("train.stages.0.optimizer=sgd", ["train.stages.0", "unknown optimizer 'sgd'", "adam, lbfgs"]),
+    ("sampler.method=random", ["sampler", "unknown sampling method 'random'", "sobol"]),
+    ("sampler.adaptive=magic", ["sampler", "magic", "rad"]),
+])
+def test_a_value_the_library_refuses_is_named_by_its_config_key(override, words):
+    with pytest.raises(KanpdeError) as error:
+        build(_compose([override]))
+    assert all(w in str(error.value) for w in words), str(error.value)
+
+
+def test_every_stage_and_symbolic_option_reaches_the_library_by_name():
+    """The config's stages and symbolic options are the library's dataclasses, field for
+    field (no positional mapping that could shift or drop one)."""
+    stage = Stage(7, "lbfgs", 0.5, grid=9, update_grid=True, resample_every=3, stall_rtol=1e-6, sparsify=0.1,
+                  entropy=1.5)
+    overrides = ["train.stages=[{steps:7,optimizer:lbfgs,lr:0.5,grid:9,update_grid:true,resample_every:3,"
+                 "stall_rtol:1e-6,sparsify:0.1,entropy:1.5}]", "symbolic=auto", "symbolic.samples=50",
+                 "symbolic.functions=[x,sin]", "+symbolic.extra.xexp='x*exp(-x)'", "symbolic.r2_threshold=0.99",
+                 "symbolic.complexity_weight=0.2", "symbolic.snap_rtol=0.5", "symbolic.verify_points=100",
+                 "symbolic.prune_threshold=0.2"]
+    job = build(_compose(overrides))
+    assert job.curriculum == [stage]
+    options = job.symbolic
+    assert (options.samples, options.functions, dict(options.extra), options.r2_threshold, options.complexity_weight,
+            options.snap_rtol, options.verify_points, options.prune_threshold) == (
+        50, ["x", "sin"], {"xexp": "x*exp(-x)"}, 0.99, 0.2, 0.5, 100, 0.2)
+    assert options.refine == [Stage(100, "lbfgs", 1.0)] and options.retrain == [Stage(50, "lbfgs", 1.0)]
 
 
 def test_unknown_problem_lists_the_available_ones():
@@ -80,7 +111,10 @@ def test_hard_constraints_and_point_weights_follow_the_config():
     assert (job.point_weighting.causal, job.point_weighting.attention) == (2.0, 0.01)
     t = torch.linspace(0, 1, 7, dtype=torch.float64)
     left, right = torch.stack([-torch.ones_like(t), t], 1), torch.stack([torch.ones_like(t), t], 1)
-    u = lambda x: job.problem.solution(job.model, x)
+
+    def u(x):
+        return job.problem.solution(job.model, x)
+
     assert torch.allclose(u(left), u(right), atol=1e-12)
     start = torch.stack([torch.linspace(-1, 1, 9, dtype=torch.float64), torch.zeros(9, dtype=torch.float64)], 1)
     x = start[:, 0]

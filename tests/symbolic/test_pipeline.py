@@ -69,3 +69,15 @@ def test_symbolic_extraction_needs_a_kan_whose_output_is_the_solution():
         check_symbolic(hard_dirichlet(problem), kan)
     with pytest.raises(KanpdeError, match="model=kan"):
         check_symbolic(problem, MLP([2, 4, 1], problem.domain.bounds, dtype=F64))
+
+
+def test_the_refining_stages_minimise_the_loss_training_did_weights_and_point_weights(trained):
+    """extract_formula passes the training's loss weights and point weighting to its stages:
+    solve() then refuses what it refuses in training (a term the problem lacks; causal
+    weighting on a steady problem) instead of quietly refining another loss."""
+    problem, model = trained
+    options = SymbolicOptions(refine=[Stage(2, "lbfgs", 1.0)])
+    with pytest.raises(KanpdeError, match=r"unknown terms \['nosuch'\]"):
+        extract_formula(problem, copy.deepcopy(model), options, weights={"nosuch": 1.0})
+    with pytest.raises(KanpdeError, match="causal weighting needs a time axis"):
+        extract_formula(problem, copy.deepcopy(model), options, point_weighting=kanpde.PointWeighting(causal=1.0))
