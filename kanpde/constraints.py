@@ -50,8 +50,9 @@ def hard_dirichlet(problem: Problem) -> Problem:
     for c in hard:
         index = problem.components.index(c.component) if c.component else 0
         faces = list(c.faces or problem.domain.default_faces())
-        value, seen = by_component.get(index, (float(c.value), []))
-        if value != float(c.value):
+        constant = float(c.value)  # type: ignore[arg-type]  # not callable: filtered above
+        value, seen = by_component.get(index, (constant, []))
+        if value != constant:
             raise KanpdeError(f"problem {problem.name!r}: component {problem.components[index]!r} "
                               "has Dirichlet conditions with different values; only one constant "
                               "per component can be imposed exactly")
@@ -107,17 +108,17 @@ def hard_initial(problem: Problem, check_points: int = 64) -> Problem:
         return initial_values(x), scale
 
     if inner is not None:
-        _check_compatible(problem, inner, initial_values, check_points)
+        _check_compatible(problem, inner, initial_values, t0, check_points)
     soft = [c for c in problem.conditions if c not in hard]
     return replace(problem, conditions=soft, transform=transform)
 
 
-def _check_compatible(problem: Problem, inner, initial_values, n: int) -> None:
+def _check_compatible(problem: Problem, inner, initial_values, t0: float, n: int) -> None:
     """Where the inner transform pins the solution (scale 0), at t0, its value must be g."""
     domain = problem.domain
     x, _ = domain.sample_boundary(n, domain.default_faces(), "uniform",
                                   generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    x[:, -1] = domain.t_bounds[0]
+    x[:, -1] = t0
     shift, scale = inner(x)
     pinned = scale.abs() < 1e-12
     gap = (shift - initial_values(x)).abs()[pinned]

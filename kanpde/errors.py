@@ -3,6 +3,7 @@ translation of exceptions raised in a user's own code (a problem file) into one.
 
 from __future__ import annotations
 
+import logging
 import sysconfig
 import traceback
 from pathlib import Path
@@ -31,6 +32,16 @@ def user_code_error(error: BaseException, what: str) -> KanpdeError:
              f"{(frames[-1].line or '').strip()})") if frames else ""
     message = str(error).strip().splitlines()[0] if str(error).strip() else "(no message)"
     return KanpdeError(f"{what} raised {type(error).__name__}: {message}{where}")
+
+
+def log_failure(log: logging.Logger, error: BaseException, what: str, outcome: str) -> KanpdeError:
+    """Log an exception that ended ``what`` (a part of a run, which goes on without it) as
+    one paragraph, with ``outcome`` (what was kept); the traceback only at debug level
+    (the command's ``hydra.verbose=kanpde``). Returns the paragraph."""
+    described = user_code_error(error, what)
+    log.error("%s; %s", described, outcome)
+    log.debug("the traceback of %s", what, exc_info=error)
+    return described
 
 
 def _is_user_file(filename: str) -> bool:

@@ -23,7 +23,6 @@ from abc import ABC, abstractmethod
 from typing import Iterable, Sequence
 
 import torch
-from scipy.stats import qmc
 
 from kanpde.errors import KanpdeError
 
@@ -50,6 +49,8 @@ def grid_side(n: int, d: int) -> int:
 
 
 def _qmc(n: int, d: int, method: str, generator: torch.Generator | None) -> torch.Tensor:
+    from scipy.stats import qmc  # here: scipy.stats takes ~1 s to import, and bad input fails before sampling
+
     seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
     cls = qmc.Sobol if method == "sobol" else qmc.LatinHypercube
     try:
@@ -107,7 +108,8 @@ class Domain(ABC):
     def axis(self, name: str) -> int:
         """Index of coordinate ``name``."""
         if name not in self.names:
-            raise GeometryError(f"unknown coordinate {name!r} of {self!r}; its coordinates are: {', '.join(self.names)}")
+            raise GeometryError(f"unknown coordinate {name!r} of {self!r}; its coordinates are: "
+                                f"{', '.join(self.names)}")
         return self.names.index(name)
 
     def check_faces(self, faces: Iterable[str]) -> None:
@@ -310,7 +312,8 @@ class SpaceTime(Domain):
             raise GeometryError(f"time faces {self.time_faces} clash with the faces of {space!r}")
         self.faces = space.faces + self.time_faces
         # a box space makes the whole domain a box: qmc then draws jointly in dim + 1
-        self._box = Box(self.bounds[:, 0], self.bounds[:, 1], self.names) if isinstance(space, Box) else None
+        lower, upper = self.bounds.T.tolist()
+        self._box = Box(lower, upper, self.names) if isinstance(space, Box) else None
 
     def __repr__(self) -> str:
         return f"SpaceTime({self._space!r} x {self.time_name} in [{_fmt(self._t[0])}, {_fmt(self._t[1])}])"

@@ -18,6 +18,8 @@ reference implementation used by hard constraints and by the tests.
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -121,11 +123,17 @@ class Jet:
         extra = f0.ndim - self.value.ndim
         if not r.tangents:
             return f0[None]
+        if f1 is None:
+            raise ValueError(f"compose needs f' for first derivatives ({r})")
 
         def chan(t: Tensor) -> Tensor:  # a channel, broadcast against f's trailing dims
             return t.reshape(t.shape + (1,) * extra)
 
         channels = [f0[None], f1[None] * chan(self.tangents)]
+        if not (r.second or r.laplacian):
+            return torch.cat(channels)
+        if f2 is None:
+            raise ValueError(f"compose needs f'' for second derivatives ({r})")
         for a, b in r.second:
             channels.append(torch.addcmul(f2 * chan(self.d(a) * self.d(b)), f1, chan(self.d2(a, b)))[None])
         if r.laplacian:
@@ -212,7 +220,8 @@ def autograd_jet(fn: Callable[[Tensor], Tensor], x: Tensor, request: JetRequest,
 
         channels += [torch.stack([h[:, b] for h in row(a)], dim=1) for a, b in request.second]
         if request.laplacian:
-            channels.append(sum(torch.stack([h[:, a] for h in row(a)], dim=1) for a in request.laplacian))
+            channels.append(functools.reduce(operator.add, (torch.stack([h[:, a] for h in row(a)], dim=1)
+                                                            for a in request.laplacian)))
     data = torch.stack(channels)
     return Jet(request, data if create_graph else data.detach())
 

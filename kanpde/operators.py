@@ -16,6 +16,8 @@ asked (``jet_request()``), so the next evaluation can ask the model for exactly 
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Sequence
 
 import torch
@@ -166,9 +168,9 @@ class Field:
         cache = self._shared.cache
         if (component, axes) in cache:
             return cache[(component, axes)]
-        jet = self._shared.jet
-        if jet is not None or self._shared.probe:
-            value = self.values[:, component] if self._shared.probe else _from_jet(jet, axes)[:, component]
+        jet = None if self._shared.probe else self._shared.jet  # a probe answers with its values
+        if self._shared.probe or jet is not None:
+            value = self.values[:, component] if jet is None else _from_jet(jet, axes)[:, component]
             cache[(component, axes)] = value
             return value
         parent = self.values[:, component] if len(axes) == 1 else self._derivative(component, axes[:-1])
@@ -188,7 +190,7 @@ class Field:
         jet, component = self._shared.jet, self._scalar_index()
         if jet is not None and jet.request.laplacian == indices:
             return jet.laplacian()[:, component]
-        return sum(self._derivative(component, (a, a)) for a in indices)
+        return functools.reduce(operator.add, (self._derivative(component, (a, a)) for a in indices))
 
     def div(self, components: Sequence[str] | None = None, axes: Sequence[str] | None = None) -> torch.Tensor:
         """Divergence of the vector made of ``components`` (default: all) over ``axes``: (N,)."""
@@ -197,7 +199,7 @@ class Field:
         if len(components) != len(axes):
             raise KanpdeError(f"div needs as many components as axes; got components "
                               f"{components} and axes {axes}")
-        return sum(self[c].d(a) for c, a in zip(components, axes))
+        return functools.reduce(operator.add, (self[c].d(a) for c, a in zip(components, axes)))
 
 
 def _from_jet(jet: Jet, axes: tuple[int, ...]) -> torch.Tensor:

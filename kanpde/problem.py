@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -21,7 +22,9 @@ from kanpde.errors import KanpdeError, user_code_error
 from kanpde.geometry import Domain, SpaceTime
 from kanpde.jet import Jet, JetRequest, PointCache, autograd_jet
 from kanpde.operators import Coords, Field
-from kanpde.reference.solution import GridSolution
+
+if TYPE_CHECKING:  # a problem names its reference solver's result type only; the solvers stand beside it
+    from kanpde.reference.solution import GridSolution
 
 PROBLEMS_DIR = Path(__file__).resolve().parents[1] / "problems"
 
@@ -74,7 +77,7 @@ class Problem:
     residual: Callable[[Field, Coords, Params], torch.Tensor]
     conditions: Sequence[Condition] = ()
     components: Sequence[str] = ("u",)
-    params: Mapping[str, float] = field(default_factory=dict)
+    params: Params = field(default_factory=Params)  # any mapping name -> value; a Params once built
     exact: Callable[[Coords, Params], torch.Tensor] | None = None
     reference: Callable[[Params], GridSolution] | None = None
     unknowns: Mapping[str, float] = field(default_factory=dict)
@@ -141,15 +144,15 @@ class Problem:
         jet = model.jet(x, request)
         if self.transform is not None:
             m = jet.value.shape[1]
-            factors = self._transform_jet(x, request)  # (C, N, 2m)
+            factors = self._transform_jet(self.transform, x, request)  # (C, N, 2m)
             jet = factors.with_data(factors.data[..., :m]) + factors.with_data(factors.data[..., m:]) * jet
         return jet
 
-    def _transform_jet(self, x: torch.Tensor, request: JetRequest):
-        """Jet of (shift, scale) at x, by autograd: they depend on x alone, so the jet is
-        kept for the last few point sets (a training batch is reused step after step)."""
-        return self._jets.get(x, request, lambda: autograd_jet(
-            lambda z: torch.cat(self.transform(z), dim=1), x, request))
+    def _transform_jet(self, transform: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
+                       x: torch.Tensor, request: JetRequest) -> Jet:
+        """Jet of (shift, scale) = transform(x) at x, by autograd: they depend on x alone, so
+        the jet is kept for the last few point sets (a training batch is reused step after step)."""
+        return self._jets.get(x, request, lambda: autograd_jet(lambda z: torch.cat(transform(z), dim=1), x, request))
 
     def coords(self, x: torch.Tensor) -> Coords:
         return Coords(x, self.domain.names)
@@ -160,7 +163,7 @@ class Problem:
             return None
         try:
             values = self.exact(self.coords(x), self.params)
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - user code may raise anything: reported as its own error
             raise user_code_error(error, f"the exact solution of problem {self.name!r}") from None
         m = len(self.components)
         accepted = {(len(x), m)} | ({(len(x),)} if m == 1 else set())
@@ -190,7 +193,7 @@ class Problem:
         if unknown:
             raise KanpdeError(f"problem {self.name!r} has no parameter {sorted(unknown)}; its "
                               f"parameters are: {', '.join(self.params) or '(none)'}")
-        return replace(self, params={**self.params, **overrides})
+        return replace(self, params=Params({**self.params, **overrides}))
 
 
 def known_problems() -> list[str]:
@@ -219,11 +222,13 @@ def load_problem(source: str, params: Mapping[str, object] | None = None) -> Pro
     raising) comes back as a KanpdeError naming the file, the line and the message."""
     path = _problem_path(source)
     spec = importlib.util.spec_from_file_location(f"kanpde_problem_{path.stem}", path)
+    if spec is None or spec.loader is None:
+        raise KanpdeError(f"cannot load {path} as a Python module")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # importable by name, as torch.compile's tracing needs
     try:
         spec.loader.exec_module(module)
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 - user code may raise anything: reported as its own error
         sys.modules.pop(spec.name, None)
         raise user_code_error(error, f"loading the problem file {path}") from None
     factory = getattr(module, "problem", None)
@@ -233,7 +238,7 @@ def load_problem(source: str, params: Mapping[str, object] | None = None) -> Pro
     _check_params(path.stem, inspect.signature(factory).parameters, params)
     try:
         built = factory(**params)
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 - user code may raise anything: reported as its own error
         raise user_code_error(error, f"problem() in {path}") from None
     if not isinstance(built, Problem):
         raise KanpdeError(f"problem() in {path} returned {type(built).__name__}, not a Problem")

@@ -20,6 +20,9 @@ class Status(str, Enum):
     SYMBOLIC_FAILED = ("symbolic_failed", 5, "trained and written, but the symbolic stage failed")
     INTERRUPTED = ("interrupted", 130, "stopped by a signal (Ctrl-C, SIGTERM); the last good model is kept")
 
+    exit_code: int  # set on each member by __new__
+    meaning: str
+
     def __new__(cls, value: str, exit_code: int, meaning: str):
         member = str.__new__(cls, value)
         member._value_ = value

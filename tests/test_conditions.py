@@ -6,8 +6,21 @@ import math
 import pytest
 import torch
 
-from kanpde import (Box, Coords, Dirichlet, Disk, Initial, Interval, KanpdeError, Neumann, PointData,
-                    Periodic, Problem, Robin, SpaceTime)
+from kanpde import (
+    Box,
+    Coords,
+    Dirichlet,
+    Disk,
+    Initial,
+    Interval,
+    KanpdeError,
+    Neumann,
+    Periodic,
+    PointData,
+    Problem,
+    Robin,
+    SpaceTime,
+)
 
 ATOL = 1e-12
 F64, CPU = torch.float64, torch.device("cpu")

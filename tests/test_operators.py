@@ -193,8 +193,8 @@ def test_coords_access_by_name():
 def test_coords_unknown_name_lists_coordinates():
     c = Coords(points().detach(), NAMES)
     with pytest.raises(KanpdeError, match=r"'z'.*x, y, t"):
-        c.z
+        _ = c.z
     with pytest.raises(KanpdeError, match=r"'s'.*x, y, t"):
-        c["s"]
+        _ = c["s"]
     with pytest.raises(AttributeError):  # private names are plain attribute errors
-        c._private
+        _ = c._private

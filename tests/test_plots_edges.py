@@ -25,7 +25,7 @@ def edge(layer, source, target, fit=True):
 
 def network(widths, fit=True):
     """One curve per edge of a KAN with these widths, e.g. [2, 3, 1]: 6 + 3 edges."""
-    return [edge(l, i, j, fit) for l, (n_in, n_out) in enumerate(zip(widths, widths[1:]))
+    return [edge(layer, i, j, fit) for layer, (n_in, n_out) in enumerate(zip(widths, widths[1:]))
             for i in range(n_in) for j in range(n_out)]
 
 

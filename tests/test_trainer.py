@@ -7,8 +7,19 @@ import pytest
 import torch
 from torch import nn
 
-from kanpde import (KAN, Dirichlet, Interval, KanpdeError, KANConfig, PointWeighting, Problem, SamplerConfig, Stage,
-                    load_problem, solve)
+from kanpde import (
+    KAN,
+    Dirichlet,
+    Interval,
+    KANConfig,
+    KanpdeError,
+    PointWeighting,
+    Problem,
+    SamplerConfig,
+    Stage,
+    load_problem,
+    solve,
+)
 from kanpde.constraints import hard_dirichlet
 from kanpde.training.losses import loss_terms, term_weights, total_loss
 from kanpde.training.sampler import sample_batch, z_order
@@ -38,6 +49,8 @@ def test_exploding_stage_stops_with_advice_and_keeps_the_last_good_model():
     result = solve(problem, model, curriculum, sampler=SAMPLER, log_every=1)
     assert result.status == "nan"
     assert "stage 2" in result.message and "Lower the learning rate" in result.message
+    assert "float64" not in result.message  # it already is: the advice is the stage's lr
+    assert result.status.exit_code == 3
     assert all(torch.isfinite(p).all() for p in model.parameters())
     # oracle: the kept model is exactly the one that produced the last recorded loss
     assert batch_loss(problem, model, seed=0) == pytest.approx(result.history[-1]["loss"], rel=1e-12)

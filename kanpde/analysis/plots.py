@@ -12,14 +12,14 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from torch import Tensor, nn  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from torch import Tensor, nn
 
-from kanpde.analysis.metrics import evaluation_points, predict  # noqa: E402
-from kanpde.errors import KanpdeError  # noqa: E402
-from kanpde.problem import Problem  # noqa: E402
+from kanpde.analysis.metrics import evaluation_points, predict
+from kanpde.errors import KanpdeError
+from kanpde.problem import Problem
 
 log = logging.getLogger("kanpde")
 

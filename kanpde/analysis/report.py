@@ -11,14 +11,16 @@ from __future__ import annotations
 import csv
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
-import sympy
 import torch
 from torch import nn
 
 from kanpde.analysis.plots import EdgeCurve, plot_edges, plot_history, plot_solution
+from kanpde.errors import log_failure
 from kanpde.files import atomic_path, write_text_atomic
 from kanpde.problem import Problem
 from kanpde.result import TrainResult
@@ -71,8 +73,8 @@ def write_run(run_dir: Path, problem: Problem, model: nn.Module, result: TrainRe
             plot_solution(problem, model, tmp)
         with atomic_path(run_dir / "loss.png") as tmp:
             plot_history(result.history, tmp)
-    except Exception:  # a figure is never worth losing the run over
-        log.exception("plotting failed; the metrics, history and checkpoint are written")
+    except Exception as error:  # noqa: BLE001 - a figure is never worth losing the run over
+        log_failure(log, error, "plotting the run", "the metrics, history and checkpoint are written")
     record = {"problem": problem.name, "params": dict(problem.params), "status": result.status,
               "message": result.message, "seconds": result.seconds, "final_loss": result.final_loss,
               **result.metrics, "stages": [asdict(s) for s in result.stages], **(extra or {})}
@@ -81,15 +83,16 @@ def write_run(run_dir: Path, problem: Problem, model: nn.Module, result: TrainRe
     return record
 
 
-def write_symbolic(run_dir: Path, problem: Problem, result) -> None:
+def write_symbolic(run_dir: Path, problem: Problem, result, *, latex: Callable[[Any], str]) -> None:
     """formula.txt, formula.tex, symbolic.json (per-edge fits, errors, verification) and
     edges.png (each edge's learned curve and its fit) of a symbolic result
-    (kanpde.symbolic.pipeline.SymbolicResult)."""
+    (kanpde.symbolic.pipeline.SymbolicResult). ``latex``: a formula in LaTeX, for
+    formula.tex (kanpde.symbolic.latex; the formulas are sympy's, and sympy stays there)."""
     run_dir = Path(run_dir)
     names = problem.components
     lines = [f"{name} = {formula}" for name, formula in zip(names, result.formulas)]
     write_json(run_dir / "symbolic.json", result.to_dict())
-    tex = [f"{name} = {sympy.latex(formula)}" for name, formula in zip(names, result.formulas)]
+    tex = [f"{name} = {latex(formula)}" for name, formula in zip(names, result.formulas)]
     write_text_atomic(run_dir / "formula.tex", "\n".join(tex) + "\n")
     curves = {(e.layer, e.source, e.target): EdgeCurve(e.layer, e.source, e.target, e.x, e.y, e.fitted,
                                                        f"{e.fit.function}  r2={e.fit.r2:.6f}")
@@ -98,13 +101,12 @@ def write_symbolic(run_dir: Path, problem: Problem, result) -> None:
         curves[e.layer, e.source, e.target] = EdgeCurve(
             e.layer, e.source, e.target, e.x, e.y, e.fitted,
             f"{e.fit.function}  r2={e.fit.r2:.6f} (second fit{'' if e.fit.accepted else ', forced'})")
-    curves = list(curves.values())
     try:
         if curves:
             with atomic_path(run_dir / "edges.png") as tmp:
-                plot_edges(curves, tmp, title=f"{problem.name}: edges and their fits")
-    except Exception:  # a figure is never worth losing the formula over
-        log.exception("the edge plot failed; the formula and fits are written")
+                plot_edges(list(curves.values()), tmp, title=f"{problem.name}: edges and their fits")
+    except Exception as error:  # noqa: BLE001 - a figure is never worth losing the formula over
+        log_failure(log, error, "the edge plot", "the formula and fits are written")
     # the formula with its status last: its presence means the symbolic result is complete
     write_text_atomic(run_dir / "formula.txt", "\n".join(lines + [f"# {result.status}: {result.message}"]) + "\n")
     log.info("wrote the formula to %s", run_dir / "formula.txt")

@@ -12,6 +12,7 @@ import copy
 import logging
 import sys
 from pathlib import Path
+from typing import cast
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -27,10 +28,11 @@ from kanpde.app.memory import keep_freed_memory
 from kanpde.app.rundir import claim, register_resolvers, remove_stub
 from kanpde.app.schema import register
 from kanpde.app.signals import INTERRUPTS, Interrupts
-from kanpde.errors import KanpdeError
-from kanpde.model import count_parameters
+from kanpde.errors import KanpdeError, log_failure
+from kanpde.model import KAN, count_parameters
 from kanpde.reference.cache import reference_solution
 from kanpde.result import Status, TrainResult
+from kanpde.symbolic.formula import latex
 from kanpde.symbolic.pipeline import extract_formula
 from kanpde.training import Callback, LogStages, ProgressBar, solve
 
@@ -85,8 +87,8 @@ def run(cfg: DictConfig, run_dir: Path, interrupts: Interrupts = INTERRUPTS) -> 
         except KeyboardInterrupt:
             log.warning("the final evaluation was interrupted; writing the run without its error metrics")
             result.status = Status.INTERRUPTED if result.ok else result.status
-        except Exception:  # the trained model is worth more than its metrics: write it anyway
-            log.exception("evaluation failed; writing the run without its error metrics")
+        except Exception as error:  # noqa: BLE001 - the trained model is worth more than its metrics: write it anyway
+            log_failure(log, error, "the final evaluation", "writing the run without its error metrics")
         symbolic = job.symbolic is not None and result.ok
         with interrupts.deferred():
             record = write_trained(cfg, job, result, errors, run_dir, symbolic and not interrupts.received)
@@ -129,9 +131,10 @@ def symbolic_stage(job: Job, reference, run_dir: Path, record: dict, interrupts:
     interrupted with ``symbolic_message``)."""
     status = Status.OK
     try:
-        symbolic = extract_formula(job.problem, job.model, job.symbolic, reference=reference, sampler=job.sampler,
-                                   seed=job.seed, eval_points=job.eval_points,
-                                   callbacks=[LogStages(), StopOnSignal(interrupts)])
+        model = cast(KAN, job.model)  # build_symbolic refused any other model (check_symbolic)
+        symbolic = extract_formula(job.problem, model, job.symbolic, reference=reference, sampler=job.sampler,
+                                   weights=job.weights, point_weighting=job.point_weighting, seed=job.seed,
+                                   eval_points=job.eval_points, callbacks=[LogStages(), StopOnSignal(interrupts)])
         record["symbolic"] = symbolic.status
         for i, formula in enumerate(symbolic.formulas):
             name = f" {job.problem.components[i]}" if len(symbolic.formulas) > 1 else ""
@@ -141,16 +144,13 @@ def symbolic_stage(job: Job, reference, run_dir: Path, record: dict, interrupts:
             if symbolic.metrics.get(name) is not None:
                 log.info("%s: %.3e", name, symbolic.metrics[name])
         with interrupts.deferred():
-            write_symbolic(run_dir, job.problem, symbolic)
+            write_symbolic(run_dir, job.problem, symbolic, latex=latex)
     except KeyboardInterrupt:
         status, record["symbolic"], record["symbolic_message"] = Status.INTERRUPTED, "interrupted", "interrupted"
         log.warning("the symbolic stage was interrupted; the trained run is written in %s", run_dir)
-    except Exception as error:  # the trained run is written; a failed formula must not hide it
-        status, record["symbolic"], record["symbolic_message"] = Status.SYMBOLIC_FAILED, "failed", str(error)
-        if isinstance(error, KanpdeError):
-            log.error("symbolic stage: %s", error)
-        else:
-            log.exception("the symbolic stage failed; the trained run is written in %s", run_dir)
+    except Exception as error:  # noqa: BLE001 - the trained run is written; a failed formula must not hide it
+        message = str(log_failure(log, error, "the symbolic stage", f"the trained run is written in {run_dir}"))
+        status, record["symbolic"], record["symbolic_message"] = Status.SYMBOLIC_FAILED, "failed", message
     with interrupts.deferred():
         write_json(run_dir / "metrics.json", record)
         mark_complete(run_dir)
@@ -217,6 +217,7 @@ def check_overrides(args: list[str]) -> None:
             try:
                 parser.parse_overrides([arg])
             except OverrideParseException as error:
-                raise KanpdeError(f"cannot read the override {arg!r}: {error.message.splitlines()[0]}; write key=value, with lists "
-                                  "as [a,b], mappings as {k:v} and quotes around values with spaces or special "
-                                  "characters (https://hydra.cc/docs/advanced/override_grammar/basic/)") from None
+                raise KanpdeError(f"cannot read the override {arg!r}: {error.message.splitlines()[0]}; write "
+                                  "key=value, with lists as [a,b], mappings as {k:v} and quotes around values "
+                                  "with spaces or special characters "
+                                  "(https://hydra.cc/docs/advanced/override_grammar/basic/)") from None

@@ -123,7 +123,8 @@ def table(records: list[dict]) -> str:
     for r in records:
         lines.append(
             f"{r['name']:<9} {str(r['widths']).replace(' ', ''):<14} {r['grid']:>4} {r['points']:>7} "
-            f"{fmt(r['kanpde_ms'], '10.2f')} {fmt(r['pykan_ms'], '10.2f')} {fmt(r['ratio'], '6.1f') + ('x' if r['ratio'] else ''):>7} "
+            f"{fmt(r['kanpde_ms'], '10.2f')} {fmt(r['pykan_ms'], '10.2f')} "
+            f"{fmt(r['ratio'], '6.1f') + ('x' if r['ratio'] else ''):>7} "
             f"{fmt(r['kanpde_peak_memory_mb'], '9.1f')} {fmt(r['pykan_peak_memory_mb'], '9.1f')} "
             f"{fmt(r['traffic_gb_per_s'], '7.1f')} {fmt(r['bandwidth_fraction'], '7.1%'):>8}")
         for who in ("kanpde", "pykan"):

@@ -47,7 +47,7 @@ def make_kanpde_step(config: Config, dtype, device, seed=0):
     """kanpde's own training step on its shipped poisson2d problem (soft Dirichlet, as pykan)."""
     from kanpde.model import KAN, KANConfig
     from kanpde.problem import load_problem
-    from kanpde.training.losses import loss_terms, term_weights, total_loss
+    from kanpde.training.losses import Requests, loss_terms, term_weights, total_loss
     from kanpde.training.sampler import SamplerConfig, sample_batch
 
     problem = load_problem("poisson2d")
@@ -55,7 +55,8 @@ def make_kanpde_step(config: Config, dtype, device, seed=0):
     model = KAN(config.widths, problem.domain.bounds, KANConfig(grid_size=config.grid),
                 generator=g, dtype=dtype, device=device)
     batch = sample_batch(problem, SamplerConfig("sobol", config.interior, config.boundary), g, dtype, device)
-    weights, requests = term_weights(problem), {}
+    weights = term_weights(problem)
+    requests: Requests = {}
 
     def step():
         model.zero_grad(set_to_none=True)

@@ -184,7 +184,7 @@ def bspline_taylor(x: Tensor, knots: Tensor, table: Tensor, derivatives: int = 0
     used = min(derivatives, k) + 1  # tables of derivatives beyond k are zero
     flat = table[:, :, :used].reshape(n_in * grid_size, -1)  # (in*G, used*(k+1)*(k+1))
     coefs = flat.index_select(0, cell_flat).reshape(*cell.shape, used, k1, k1)  # (N, in, q, p, r)
-    values = []
+    values: list[Tensor] = []
     for q in range(derivatives + 1):
         if q > k:  # a polynomial of degree k
             values.append(torch.zeros_like(values[0]))

@@ -34,9 +34,9 @@ class PeriodicFeatures(nn.Module):
         self.frequency = {a: 2.0 * math.pi / (bounds[a][1] - bounds[a][0]) for a in self.periodic}
 
     @property
-    def out_bounds(self) -> list[tuple[float, float]]:
+    def out_bounds(self) -> list[tuple[float, ...]]:
         """Bounds of the feature columns: (d + p) rows of (lower, upper)."""
-        out = []
+        out: list[tuple[float, ...]] = []
         for a, row in enumerate(self.input_bounds):
             out += [(-1.0, 1.0), (-1.0, 1.0)] if a in self.frequency else [row]
         return out

@@ -14,13 +14,25 @@ evaluation per distinct function, not one per edge.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Protocol
 
 import torch
 from torch import Tensor, nn
 
 from kanpde.errors import KanpdeError
 from kanpde.jet import Jet
+
+
+class EdgeFunction(Protocol):
+    """What a fixed edge needs of its function ``f``."""
+
+    @property
+    def name(self) -> str: ...
+
+    def derivatives(self, u: Tensor, order: int) -> list[Tensor]:
+        """[f(u), f'(u), f''(u)][:order + 1], elementwise."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -30,7 +42,7 @@ class FixedEdge:
 
     source: int
     target: int
-    function: object
+    function: EdgeFunction
     a: float = 1.0
     b: float = 0.0
     c: float = 1.0
@@ -40,6 +52,10 @@ class FixedEdge:
 
 class FixedEdges(nn.Module):
     """The fixed edges of one layer ``(N, in) -> (N, out)``; parameters ``a, b, c, d: (E,)``."""
+
+    frozen: Tensor  # buffer (E,) bool
+    source: Tensor  # buffer (E,)
+    target: Tensor  # buffer (E,)
 
     def __init__(self, in_dim: int, out_dim: int, edges: Sequence[FixedEdge], *, dtype=None, device=None):
         super().__init__()
@@ -63,18 +79,17 @@ class FixedEdges(nn.Module):
         for index, edge in enumerate(edges):
             groups.setdefault(edge.function.name, []).append(index)
         self.functions = {name: next(e.function for e in edges if e.function.name == name) for name in groups}
-        for name, index in groups.items():  # buffers: they follow the module to its device
-            self.register_buffer(_group(name), torch.tensor(index, device=device), persistent=False)
+        for name, indices in groups.items():  # buffers: they follow the module to its device
+            self.register_buffer(_group(name), torch.tensor(indices, device=device), persistent=False)
 
     def current(self) -> list[FixedEdge]:
         """The edges with their current (trained) constants."""
-        values = torch.stack([self.a, self.b, self.c, self.d]).detach().cpu().tolist()
-        return [FixedEdge(e.source, e.target, e.function, *(v[i] for v in values), e.frozen)
-                for i, e in enumerate(self.edges)]
+        a, b, c, d = torch.stack([self.a, self.b, self.c, self.d]).detach().cpu().tolist()
+        return [replace(e, a=a[i], b=b[i], c=c[i], d=d[i]) for i, e in enumerate(self.edges)]
 
     def constants(self) -> list[Tensor]:
         """a, b, c, d: (E,) each, with no gradient through the frozen edges' entries."""
-        values = [self.a, self.b, self.c, self.d]
+        values: list[Tensor] = [self.a, self.b, self.c, self.d]
         if not self._any_frozen:
             return values
         return [torch.where(self.frozen, v.detach(), v) for v in values]

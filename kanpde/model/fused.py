@@ -50,7 +50,7 @@ from kanpde.jet import JetRequest
 try:
     import fcntl
 except ImportError:  # not POSIX: build without the lock (the rename alone keeps it safe)
-    fcntl = None
+    fcntl = None  # type: ignore[assignment]  # the module or None, tested before use
 
 log = logging.getLogger(__name__)
 

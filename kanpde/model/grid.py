@@ -154,9 +154,9 @@ def _gauss_points(interior: Tensor, q: int) -> tuple[Tensor, Tensor]:
 
     interior: (in, G+1)  ->  points, weights: (G*q, in)
     """
-    nodes, w = np.polynomial.legendre.leggauss(q)
-    nodes = torch.as_tensor((nodes + 1.0) / 2.0, dtype=interior.dtype, device=interior.device)  # (q,)
-    w = torch.as_tensor(w / 2.0, dtype=interior.dtype, device=interior.device)  # (q,)
+    unit_nodes, unit_w = np.polynomial.legendre.leggauss(q)  # on [-1, 1]
+    nodes = torch.as_tensor((unit_nodes + 1.0) / 2.0, dtype=interior.dtype, device=interior.device)  # (q,)
+    w = torch.as_tensor(unit_w / 2.0, dtype=interior.dtype, device=interior.device)  # (q,)
     left = interior[:, :-1, None]  # (in, G, 1)
     width = (interior[:, 1:] - interior[:, :-1]).clamp(min=0.0)[..., None]  # (in, G, 1)
     points = (left + width * nodes).reshape(interior.shape[0], -1)  # (in, G*q)

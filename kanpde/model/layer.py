@@ -26,8 +26,8 @@ from kanpde.errors import KanpdeError
 from kanpde.jet import Jet
 from kanpde.model import fused
 from kanpde.model.basis import bspline_taylor, continued_basis, taylor_table, uniform_knots
+from kanpde.model.fixed import FixedEdges
 from kanpde.model.spline_product import spline_product
-
 
 PRODUCTS = ("auto", "fused", "dense", "local")  # implementations of KANLayer.jet
 
@@ -45,6 +45,9 @@ class KANLayer(nn.Module):
     coefficients (rather than a least-squares fit to noise) keep the init one line and
     cheap; the B-splines sum to one, so the spline part stays ``O(noise_scale)``.
     """
+
+    knots: Tensor  # buffer (in, G+2k+1)
+    mask: Tensor  # buffer (in, out)
 
     def __init__(
         self,
@@ -70,7 +73,8 @@ class KANLayer(nn.Module):
         dtype = dtype or torch.get_default_dtype()
         self.in_dim, self.out_dim, self._order = in_dim, out_dim, order
         self.product = "auto"  # jet(): auto | fused | dense | local (see jet)
-        self._taylor_key, self._taylor_cache = None, None
+        self._taylor_key: tuple | None = None
+        self._taylor_cache: Tensor | None = None
         lower = torch.full((in_dim,), float(grid_range[0]), dtype=dtype, device=device)
         upper = torch.full((in_dim,), float(grid_range[1]), dtype=dtype, device=device)
         self.register_buffer("knots", uniform_knots(lower, upper, grid_size, order))  # (in, G+2k+1)
@@ -82,7 +86,7 @@ class KANLayer(nn.Module):
         self.w_spline = nn.Parameter(torch.ones(in_dim, out_dim, dtype=dtype, device=device))  # (in, out)
         self.coef = nn.Parameter(noise_scale * bound * z)  # (in, G+k, out)
         self.register_buffer("mask", torch.ones(in_dim, out_dim, dtype=dtype, device=device))
-        self.fixed: nn.Module | None = None  # closed-form edges (kanpde.model.fixed.FixedEdges)
+        self.fixed: FixedEdges | None = None  # closed-form edges
 
     @property
     def order(self) -> int:
@@ -218,11 +222,12 @@ class KANLayer(nn.Module):
         load_state_dict, a move to another device)."""
         knots = self.knots
         key = (knots.data_ptr(), knots._version, knots.shape, knots.dtype, knots.device)
-        if self._taylor_key != key:
+        cache = self._taylor_cache
+        if self._taylor_key != key or cache is None:
             with torch.no_grad():
-                self._taylor_cache = taylor_table(knots, self._order, derivatives=2)
+                cache = self._taylor_cache = taylor_table(knots, self._order, derivatives=2)
             self._taylor_key = key
-        return self._taylor_cache
+        return cache
 
     def extra_repr(self) -> str:
         return f"in_dim={self.in_dim}, out_dim={self.out_dim}, grid_size={self.grid_size}, order={self.order}"

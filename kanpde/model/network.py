@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar, cast
 
 import torch
 import torch.nn.functional as F
@@ -15,6 +16,8 @@ from kanpde.errors import KanpdeError
 from kanpde.jet import Jet, JetRequest, PointCache, input_jet
 from kanpde.model.features import PeriodicFeatures
 from kanpde.model.layer import KANLayer, _random
+
+_Out = TypeVar("_Out", Tensor, Jet)
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,9 @@ class KANConfig:
 
 class InputMap(nn.Module):
     """Affine map of each input from its bounds onto ``target``: (N, d) -> (N, d)."""
+
+    scale: Tensor  # buffer (d,)
+    shift: Tensor  # buffer (d,)
 
     def __init__(self, input_bounds, target: tuple[float, float], dtype=None, device=None):
         super().__init__()
@@ -90,13 +96,14 @@ class KAN(nn.Module):
         self.input_map = InputMap(bounds, config.grid_range, dtype, device)
         nodes = [w + m for w, m in zip(widths, (0, *self.mult, 0))]  # inputs of each layer
         outputs = [w + 2 * m for w, m in zip(widths[1:], (*self.mult, 0))]  # two per product
-        self.layers = nn.ModuleList(
+        layers = nn.ModuleList(
             KANLayer(
                 w_in, w_out, config.grid_size, config.order, config.grid_range,
                 noise_scale=config.noise_scale, generator=generator, dtype=dtype, device=device,
             )
             for w_in, w_out in zip(nodes[:-1], outputs)
         )
+        self.layers = cast("Sequence[KANLayer]", layers)  # a ModuleList, typed by its items
         self._feature_memo = PointCache(4)  # see _input_features
 
     @property
@@ -115,7 +122,7 @@ class KAN(nn.Module):
             h = self.nodes(index, layer(h))
         return h
 
-    def nodes(self, index: int, out: Tensor | Jet) -> Tensor | Jet:
+    def nodes(self, index: int, out: _Out) -> _Out:
         """Layer ``index``'s outputs (N, w + 2m) (or their jet) -> its nodes (N, w + m):
         the sums pass, each product node multiplies two consecutive outputs after them."""
         m = self.mult[index] if index < len(self.mult) else 0
@@ -245,7 +252,7 @@ def _check_mult(mult: Sequence[int], widths: Sequence[int]) -> tuple[int, ...]:
         raise KanpdeError(f"mult gives the product nodes of each hidden layer (>= 0, at most {hidden} "
                           f"entries for widths {list(widths)}); got {list(mult)}")
     mult = mult + (0,) * (hidden - len(mult))
-    empty = [l + 1 for l, (w, m) in enumerate(zip(widths[1:-1], mult)) if w + m < 1]
+    empty = [layer + 1 for layer, (w, m) in enumerate(zip(widths[1:-1], mult)) if w + m < 1]
     if empty:
         raise KanpdeError(f"hidden layers {empty} have no nodes: give each hidden layer a width >= 1 "
                           "or product nodes (mult)")

@@ -36,7 +36,7 @@ def reference_solution(problem, directory: str | Path | None = None) -> GridSolu
             solution = GridSolution.load(path)
             log.info("reference solution of %s read from %s", problem.name, path)
             return solution
-        except Exception as error:  # truncated or damaged: a zip, pickle or key error
+        except Exception as error:  # noqa: BLE001 - truncated or damaged: a zip, pickle or key error
             log.warning("cached reference %s is unreadable (%s: %s); discarding it and computing it again",
                         path, type(error).__name__, error)
             path.unlink(missing_ok=True)
@@ -44,7 +44,7 @@ def reference_solution(problem, directory: str | Path | None = None) -> GridSolu
     start = time.perf_counter()
     try:
         solution = problem.reference(problem.params)
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 - user code may raise anything: reported as its own error
         raise user_code_error(error, f"the reference solver of problem {problem.name!r}") from None
     log.info("reference solution of %s (%s) computed in %.1f s", problem.name, solution.method,
              time.perf_counter() - start)
@@ -58,7 +58,10 @@ def reference_solution(problem, directory: str | Path | None = None) -> GridSolu
 def _key(problem) -> str:
     digest = hashlib.sha1(json.dumps(dict(problem.params), sort_keys=True, default=str).encode())
     try:
-        digest.update(inspect.getsource(inspect.getmodule(problem.reference)).encode())
+        module = inspect.getmodule(problem.reference)
+        if module is None:
+            raise TypeError("no module")
+        digest.update(inspect.getsource(module).encode())
     except (OSError, TypeError):  # defined interactively: key on its name only
         digest.update(getattr(problem.reference, "__qualname__", repr(problem.reference)).encode())
     for source in sorted(SOLVERS_DIR.glob("*.py")):

@@ -69,7 +69,7 @@ def _evaluate(name: str, value: Field, coords: Sequence[np.ndarray]) -> np.ndarr
     return np.broadcast_to(out, shape)
 
 
-def _domain(mesh: list[np.ndarray], h: np.ndarray, phi, inside) -> tuple[np.ndarray, np.ndarray]:
+def _domain(mesh: Sequence[np.ndarray], h: np.ndarray, phi, inside) -> tuple[np.ndarray, np.ndarray]:
     """(closed, unknown): boolean grid masks of the closed domain and of its interior points.
 
     A grid point is an unknown when it is off the box faces and (indicator) all its 3^d

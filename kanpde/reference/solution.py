@@ -67,7 +67,8 @@ class GridSolution:
 
     def save(self, path: str | Path) -> None:
         arrays = {f"axis{i}": a for i, a in enumerate(self.axes)}
-        np.savez_compressed(path, values=self.values, method=np.array(self.method), **arrays)
+        np.savez_compressed(path, values=self.values, method=np.array(self.method),
+                            **arrays)  # type: ignore[arg-type]  # numpy's stub: a key could be allow_pickle
 
     @staticmethod
     def load(path: str | Path) -> GridSolution:

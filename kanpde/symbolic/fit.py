@@ -190,7 +190,8 @@ def _levenberg_marquardt(
             state = [t[going] for t in state]
             checkpoint = state[3]
     log.debug("fit_edges: %s converged after %d LM steps", f.name, step + 1)
-    return tuple(result)
+    theta, c, g_mean, ssr = result
+    return theta, c, g_mean, ssr
 
 
 def _fit_function(
@@ -218,7 +219,8 @@ def _fit_function(
         )
         best = ssr.view(e, k).argmin(1) + torch.arange(e, device=z.device) * k  # (e,)
         out.append((theta[best], c[best], g_mean[best], ssr[best]))
-    return tuple(torch.cat(parts) for parts in zip(*out))
+    theta, c, g_mean, ssr = (torch.cat(parts) for parts in zip(*out))
+    return theta, c, g_mean, ssr
 
 
 def fit_edges(

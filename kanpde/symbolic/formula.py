@@ -17,13 +17,14 @@ import logging
 import math
 from collections.abc import Callable, Sequence
 from fractions import Fraction
+from typing import cast
 
 import sympy
 import torch
 from torch import Tensor, nn
 
 from kanpde.model import KAN
-from kanpde.symbolic.library import as_like, lambdify_torch
+from kanpde.symbolic.library import LibraryFunction, as_like, lambdify_torch
 
 log = logging.getLogger("kanpde")
 
@@ -43,7 +44,8 @@ def network_formula(model: KAN, names: Sequence[str]) -> list[sympy.Expr]:
                 out[target] += phi(h[source])
             if layer.fixed is not None:
                 for e in layer.fixed.current():
-                    out[e.target] += _float(e.c) * e.function.sympy(_float(e.a) * h[e.source] + _float(e.b)) \
+                    function = cast(LibraryFunction, e.function)  # the symbolic stage fixes library functions
+                    out[e.target] += _float(e.c) * function.sympy(_float(e.a) * h[e.source] + _float(e.b)) \
                         + _float(e.d)
             m = model.mult[index] if index < len(model.mult) else 0
             w = layer.out_dim - 2 * m
@@ -74,6 +76,11 @@ def _float(v: float) -> sympy.Expr:
 def is_closed(expr: sympy.Expr) -> bool:
     """True when no numeric edge (undefined function) is left in ``expr``."""
     return not expr.atoms(sympy.core.function.AppliedUndef)
+
+
+def latex(formula: sympy.Expr) -> str:
+    """The formula in LaTeX, as a run directory's formula.tex holds it."""
+    return sympy.latex(formula)
 
 
 class FormulaModel(nn.Module):
@@ -112,15 +119,15 @@ def snap_candidates(v: float, max_denominator: int = 12) -> list[sympy.Expr]:
     return unique
 
 
-def snap_constants(formulas: list[sympy.Expr], error: Callable[[list[sympy.Expr]], float], *,
-                   rtol: float = 0.01, atol: float = 1e-9) -> tuple[list[sympy.Expr], float]:
+def snap_constants(formulas: list[sympy.Expr], error: Callable[[list[sympy.Expr]], float | None], *,
+                   rtol: float = 0.01, atol: float = 1e-9) -> tuple[list[sympy.Expr], float | None]:
     """Snap the Float constants of ``formulas`` one at a time (largest first), keeping a
     snap when ``error(snapped) <= max(error(current) * (1 + rtol), atol)``; sweeps again
     while a sweep snapped something (a snap can merge constants into new ones). With no
-    finite error to compare against (no reference, or values that overflow) nothing snaps.
-    Returns the snapped formulas and their error."""
+    finite error to compare against (no reference: ``error`` returns None, or values that
+    overflow) nothing snaps. Returns the snapped formulas and their error."""
     current, best = formulas, error(formulas)
-    if not math.isfinite(best):
+    if best is None or not math.isfinite(best):
         return current, best
     tried: set[sympy.Float] = set()
     while True:
@@ -134,7 +141,7 @@ def snap_constants(formulas: list[sympy.Expr], error: Callable[[list[sympy.Expr]
             for candidate in snap_candidates(float(value)):
                 trial = [f.xreplace({value: candidate}) for f in current]
                 e = error(trial)
-                if e <= max(best * (1.0 + rtol), atol):
+                if e is not None and e <= max(best * (1.0 + rtol), atol):
                     current, best = trial, e
                     log.debug("snapped %s -> %s (error %.3e)", value, candidate, e)
                     break

@@ -13,6 +13,7 @@ import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import SupportsFloat
 
 import sympy
 import torch
@@ -24,22 +25,20 @@ from kanpde.symbolic.parse import parse_formula
 X = sympy.Symbol("x", real=True)  # real, so that d|x|/dx is sign(x)
 
 
-def _lift(fn: Callable[[Tensor], Tensor]) -> Callable[[object], Tensor]:
+def _lift(fn: Callable[[Tensor], Tensor]) -> Callable[[Tensor | SupportsFloat], Tensor]:
     """A torch function that also accepts Python numbers (lambdify passes ``sqrt(2)`` as 2)."""
     return lambda v: fn(v if isinstance(v, Tensor) else torch.tensor(float(v), dtype=torch.float64))
 
 
-_TORCH = {
-    name: _lift(fn)
-    for name, fn in {
-        "sin": torch.sin, "cos": torch.cos, "tan": torch.tan, "exp": torch.exp,
-        "log": torch.log, "sqrt": torch.sqrt, "tanh": torch.tanh, "atan": torch.atan,
-        "sinh": torch.sinh, "cosh": torch.cosh, "asin": torch.asin, "acos": torch.acos,
-        "asinh": torch.asinh, "acosh": torch.acosh, "atanh": torch.atanh, "erf": torch.erf,
-        "Abs": torch.abs, "abs": torch.abs, "torch_sign": torch.sign,
-        "DiracDelta": torch.zeros_like,  # d^2|x|/dx^2: zero away from the kink
-    }.items()
-} | {"pi": math.pi, "E": math.e, "e": math.e}
+_TORCH_FUNCTIONS: dict[str, Callable[[Tensor], Tensor]] = {
+    "sin": torch.sin, "cos": torch.cos, "tan": torch.tan, "exp": torch.exp,
+    "log": torch.log, "sqrt": torch.sqrt, "tanh": torch.tanh, "atan": torch.atan,
+    "sinh": torch.sinh, "cosh": torch.cosh, "asin": torch.asin, "acos": torch.acos,
+    "asinh": torch.asinh, "acosh": torch.acosh, "atanh": torch.atanh, "erf": torch.erf,
+    "Abs": torch.abs, "abs": torch.abs, "torch_sign": torch.sign,
+    "DiracDelta": torch.zeros_like,  # d^2|x|/dx^2: zero away from the kink
+}
+_TORCH = {name: _lift(fn) for name, fn in _TORCH_FUNCTIONS.items()} | {"pi": math.pi, "E": math.e, "e": math.e}
 _ELEMENTARY = sorted(k for k in _TORCH if k.isalpha() and k.islower() and len(k) > 2)
 _SIGN = sympy.Function("torch_sign")  # the Python printer writes sign(x) as a copysign branch
 
@@ -54,14 +53,16 @@ _DEFAULTS: dict[str, tuple[sympy.Expr, int]] = {
 DEFAULT_FUNCTIONS: tuple[str, ...] = tuple(_DEFAULTS)
 
 
-def lambdify_torch(expr: sympy.Expr, symbol: sympy.Symbol | Sequence[sympy.Symbol] = X) -> Callable[..., object]:
+def lambdify_torch(
+    expr: sympy.Expr, symbol: sympy.Symbol | Sequence[sympy.Symbol] = X
+) -> Callable[..., Tensor | SupportsFloat]:
     """An elementwise torch callable of ``symbol`` (or of several symbols, one tensor
     each) for expr; a constant part may come back as a number or a 0-d tensor (see
     :func:`as_like`)."""
     return sympy.lambdify(symbol, expr.replace(sympy.sign, _SIGN), modules=[_TORCH])
 
 
-def as_like(value: object, u: Tensor) -> Tensor:
+def as_like(value: Tensor | SupportsFloat, u: Tensor) -> Tensor:
     """A lambdified result (tensor or constant) as a tensor shaped, typed and placed like u."""
     if isinstance(value, Tensor):
         value = value.to(dtype=u.dtype, device=u.device)
@@ -97,7 +98,7 @@ class LibraryFunction:
         object.__setattr__(self, "_callables", fns)
         try:  # fail here, with the name, rather than inside a fit
             self.derivatives(torch.linspace(0.1, 0.9, 3, dtype=torch.float64), 2)
-        except Exception as err:  # noqa: BLE001 - any failure means: not evaluable by torch
+        except Exception as err:  # any failure means: not evaluable by torch
             raise KanpdeError(
                 f"library function {self.name!r} = {self.expr} cannot be evaluated with torch "
                 f"({type(err).__name__}: {err}); use elementary functions such as "
@@ -130,8 +131,9 @@ def parse_extra(name: str, spec: object, label: str = "extra library function") 
     kanpde.symbolic.parse, never evaluated), or (expression, complexity); a two-item list
     counts as that pair, since that is how a config writes it. ``label`` begins messages
     (the config key, "symbolic.extra", when the app checks its options)."""
-    pair = isinstance(spec, Sequence) and not isinstance(spec, str) and len(spec) == 2
-    expr, complexity = tuple(spec) if pair else (spec, None)
+    expr, complexity = spec, None
+    if isinstance(spec, Sequence) and not isinstance(spec, str) and len(spec) == 2:
+        expr, complexity = spec
     what = f"{label} {name!r}"
     if isinstance(expr, str):
         expr = parse_formula(expr, {"x": X}, what)

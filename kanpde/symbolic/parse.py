@@ -52,10 +52,9 @@ _KINDS = {  # node type -> how a message names it
 
 
 def _digits(expr: sympy.Expr) -> float:
-    """Decimal digits of the largest numerator or denominator among the rationals in ``expr``."""
-    bits = max((max(abs(int(r.p)).bit_length(), int(r.q).bit_length()) for r in expr.atoms(sympy.Rational)),
-               default=0)
-    return bits * math.log10(2)
+    """log10 of the largest numerator or denominator among the rationals in ``expr`` (about
+    its number of decimal digits; math.log10 takes integers of any size)."""
+    return max((math.log10(max(abs(int(r.p)), int(r.q), 1)) for r in expr.atoms(sympy.Rational)), default=0.0)
 
 
 class _Refused(Exception):
@@ -160,10 +159,11 @@ class _Builder:
         additive = isinstance(node.op, (ast.Add, ast.Sub))
         ops = (ast.Add, ast.Sub) if additive else (ast.Mult, ast.Div)
         parts = []
-        while isinstance(node, ast.BinOp) and isinstance(node.op, ops):
-            parts.append((node.op, node.right))
-            node = node.left
-        terms = [self.build(node)]
+        left: ast.expr = node
+        while isinstance(left, ast.BinOp) and isinstance(left.op, ops):
+            parts.append((left.op, left.right))
+            left = left.left
+        terms = [self.build(left)]
         for op, right in reversed(parts):
             term = self.build(right)
             if isinstance(op, ast.Sub):
@@ -171,7 +171,7 @@ class _Builder:
             elif isinstance(op, ast.Div):
                 term = sympy.Pow(term, -1)
             terms.append(term)
-        return self.bounded(sympy.Add(*terms) if additive else sympy.Mul(*terms), node)
+        return self.bounded(sympy.Add(*terms) if additive else sympy.Mul(*terms), node)  # quote the whole chain
 
     def power(self, node: ast.BinOp) -> sympy.Expr:
         base, exponent = self.build(node.left), self.build(node.right)

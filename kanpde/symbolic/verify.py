@@ -120,7 +120,7 @@ def residual_expression(problem: Problem, formula, *, exact_constants: bool = Fa
     return _equations(_run(problem, "residual", problem.residual, u, x, p))
 
 
-def _value(problem: Problem, condition: Condition, x: SymbolicCoords, p) -> sympy.Expr:
+def _value(problem: Problem, condition: Dirichlet | Neumann | Robin | Initial, x: SymbolicCoords, p) -> sympy.Expr:
     value = condition.value
     return as_expr(_run(problem, f"condition {condition.label}", value, x, p) if callable(value) else value)
 
@@ -150,7 +150,7 @@ def _condition_equations(problem, condition, u, x, p, normals) -> list[sympy.Exp
 
 def _faces(problem: Problem, condition: Condition) -> tuple[str, ...]:
     domain = problem.domain
-    if isinstance(condition, Initial):
+    if isinstance(condition, Initial) and isinstance(domain, SpaceTime):  # Initial needs a SpaceTime (checked)
         return (f"{domain.time_name}0",)
     if isinstance(condition, Periodic):
         return (f"{condition.axis}-",)  # equations already pair the faces

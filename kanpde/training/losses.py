@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import operator
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
@@ -11,6 +12,7 @@ from torch import nn
 
 from kanpde.errors import KanpdeError
 from kanpde.jet import Jet, JetRequest
+from kanpde.model import KAN
 from kanpde.operators import Field, JetMiss
 from kanpde.problem import Problem
 
@@ -91,7 +93,7 @@ def _joint_jets(problem: Problem, model: nn.Module, batch: Batch, terms, request
         return {}
     for label, x, fn in terms:
         _record(problem, model, x, label, requests, fn)
-    wanted = [requests[label] for label, _, _ in terms if requests[label] is not None]
+    wanted = [r for r in (requests[label] for label, _, _ in terms) if r is not None]
     if not wanted:
         return {}
     jet = problem.solution_jet(model, batch.points(), functools.reduce(JetRequest.union, wanted))
@@ -135,10 +137,10 @@ def term_weights(problem: Problem, overrides: Mapping[str, float] | None = None)
 
 
 def total_loss(terms: Mapping[str, torch.Tensor], weights: Mapping[str, float]) -> torch.Tensor:
-    return sum(weights[name] * value for name, value in terms.items())
+    return functools.reduce(operator.add, (weights[name] * value for name, value in terms.items()))
 
 
-def sparsity(model: nn.Module, x: torch.Tensor, entropy: float = 2.0) -> torch.Tensor:
+def sparsity(model: KAN, x: torch.Tensor, entropy: float = 2.0) -> torch.Tensor:
     """The KAN paper's sparsity regulariser at points x: (N, d): over every layer, the L1
     norm of the edge scales ``s_ij`` (each edge's RMS output, ``KANLayer.edge_scales``)
     plus ``entropy`` times the entropy of each input node's share ``s_ij / sum_j s_ij``

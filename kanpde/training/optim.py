@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -24,11 +25,11 @@ class RescaledLBFGS:
 
     def __init__(self, params, lr: float = 1.0, max_iter: int = 20, history_size: int = 50):
         self.params = list(params)
-        self.options = dict(lr=lr, max_iter=max_iter, history_size=history_size,
-                            line_search_fn="strong_wolfe", tolerance_grad=1e-20,
-                            tolerance_change=1e-20)
-        self.reference = None
-        self.last = None
+        self.options: dict[str, Any] = dict(lr=lr, max_iter=max_iter, history_size=history_size,
+                                            line_search_fn="strong_wolfe", tolerance_grad=1e-20,
+                                            tolerance_change=1e-20)
+        self.reference: float | None = None
+        self.last: float | None = None
         self.stalled = False
 
     def _restart(self) -> None:
@@ -36,7 +37,7 @@ class RescaledLBFGS:
         self.lbfgs = torch.optim.LBFGS(self.params, **self.options)
 
     def step(self, objective: Callable[[], torch.Tensor]) -> torch.Tensor:
-        if self.last is None or self.stalled or self.last < 0.1 * self.reference:
+        if self.last is None or self.reference is None or self.stalled or self.last < 0.1 * self.reference:
             self._restart()
 
         def closure():

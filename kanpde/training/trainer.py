@@ -28,7 +28,7 @@ from kanpde.training.callbacks import Callback
 from kanpde.training.curriculum import Stage
 from kanpde.training.losses import SPARSITY, evaluate_residual, loss_terms, sparsity, term_weights, total_loss
 from kanpde.training.optim import RescaledLBFGS, adam_state_by_name, load_adam_state, make_optimizer
-from kanpde.training.sampler import SamplerConfig, sample_batch
+from kanpde.training.sampler import Batch, SamplerConfig, sample_batch
 from kanpde.training.weighting import PointWeighting, ResidualReduction
 
 log = logging.getLogger(__name__)
@@ -104,14 +104,15 @@ class _Run:
                terms: Mapping[str, torch.Tensor], state: dict) -> dict:
         """Read the loss back (one host sync), check it, log it; ``state`` is the model
         that produced ``loss`` (taken before the step), kept as the last good one."""
+        value = float(loss)
         row = {"stage": stage_index, "step": self.step, "stage_step": stage_step,
                "grid": _grid(self.model), "optimizer": stage.optimizer, "lr": stage.lr,
-               "loss": float(loss), **{name: float(v.detach()) for name, v in terms.items()},
+               "loss": value, **{name: float(v.detach()) for name, v in terms.items()},
                "time": time.perf_counter() - self.start}
-        if not math.isfinite(row["loss"]):
+        if not math.isfinite(value):
             raise _NonFinite(row)
         try:
-            self.keep_good(row["loss"], state)
+            self.keep_good(value, state)
         except _Diverged:
             raise _Diverged(row) from None
         self.history.append(row)
@@ -224,7 +225,7 @@ def _preflight(problem: Problem, model: nn.Module, sampler: SamplerConfig, gener
                               f"overdetermined system with Problem(equations={r.shape[1]})")
         batch = sample_batch(problem, sampler, generator, dtype, device)
         terms = loss_terms(problem, model, batch, requests)
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 - user code may raise anything: reported as its own error
         raise user_code_error(error, what) from None
     bad = {name: float(v.detach()) for name, v in terms.items() if not torch.isfinite(v)}
     if bad:
@@ -249,7 +250,7 @@ _ROW_FIELDS = ("stage", "step", "stage_step", "grid", "optimizer", "lr", "loss",
 
 
 def _run_stage(problem, model, stage, index, optimizer, batch, sampler, generator, weights,
-               log_every, run: _Run) -> StageSummary:
+               log_every, run: _Run) -> tuple[StageSummary, Batch]:
     start, first = time.perf_counter(), None
     latest: dict[str, torch.Tensor] = {}
 
@@ -304,7 +305,8 @@ def _run_stage(problem, model, stage, index, optimizer, batch, sampler, generato
                 previous = value
             log_now = log_now or slow_steps >= 2 or converged
         if log_now:
-            row = run.record(index, stage, stage_step, loss.detach(), latest, before)
+            row = run.record(index, stage, stage_step, loss.detach(), latest,
+                             before)  # type: ignore[arg-type]  # kept: log_now (or lbfgs) holds
             first = row["loss"] if first is None else first
         if slow_steps >= 2 or converged:
             break

@@ -54,10 +54,10 @@ class ResidualReduction:
         self.config = config
         self.time_bounds = time_bounds
         self.fresh = False  # weights already refreshed in this step
-        self._points: torch.Tensor | None = None  # the points the attention weights belong to
-        self._attention: torch.Tensor | None = None  # (N,)
-        self._slabs: torch.Tensor | None = None  # (N,) slab index of each point
-        self.causal_weights: torch.Tensor | None = None  # (bins,)
+        self._points: torch.Tensor | None = None  # the points the weights below belong to
+        self._attention = torch.ones(0)  # (N,), set with the points
+        self._slabs = torch.zeros(0, dtype=torch.long)  # (N,) slab index of each point (causal only)
+        self.causal_weights = torch.ones(0)  # (bins,), refreshed every step (causal only)
 
     def new_step(self) -> None:
         self.fresh = False
@@ -67,7 +67,8 @@ class ResidualReduction:
         if self._points is not x:  # new points: the weights start again
             self._points, self.fresh = x, False
             self._attention = torch.ones_like(squares.detach())
-            self._slabs = self._slab_index(x) if self.config.causal > 0 else None
+            if self.config.causal > 0:
+                self._slabs = self._slab_index(x)
         if not self.fresh:
             self._refresh(squares.detach())
             self.fresh = True
@@ -77,7 +78,7 @@ class ResidualReduction:
         return (self.causal_weights * self._slab_means(weighted)).mean()
 
     def _slab_index(self, x: torch.Tensor) -> torch.Tensor:
-        t0, t1 = self.time_bounds
+        t0, t1 = self.time_bounds  # type: ignore[misc]  # not None when causal > 0 (checked in __init__)
         position = (x[:, -1].detach() - t0) / (t1 - t0) * self.config.bins
         return position.long().clamp(0, self.config.bins - 1)
 

@@ -41,7 +41,8 @@ def test_short_run_writes_a_run_directory_that_reproduces_its_metrics(tmp_path):
     extend_grid(model, 6)
     model.load_state_dict(torch.load(run / "model.pt")["state_dict"])
     assert evaluate(problem, model, n=400)["rel_l2"] == pytest.approx(metrics["rel_l2"], rel=1e-9)
-    assert len(metrics["stage_rel_l2"]) == 2 and metrics["stage_rel_l2"][-1] == pytest.approx(metrics["rel_l2"], rel=1e-12)
+    assert len(metrics["stage_rel_l2"]) == 2
+    assert metrics["stage_rel_l2"][-1] == pytest.approx(metrics["rel_l2"], rel=1e-12)
     for name in ("config.yaml", "solution.png", "loss.png"):
         assert (run / name).stat().st_size > 0
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -51,7 +52,8 @@ class Case:
     signal_after: str | None = None  # send signals once the output has this text ("" at launch)...
     delay: float = 0.0  # ...and this many seconds more
     signals: tuple[int, ...] = ()
-    kept: bool | None = False  # True: one complete run directory, status interrupted; False: none; None: either
+    kept: bool | None = False  # True: one complete run directory with `status`; False: none; None: either
+    status: str = "interrupted"
     env: dict[str, str] = field(default_factory=dict)
 
 
@@ -96,7 +98,7 @@ CASES: dict[str, Case] = {
     "weight_unknown_term": Case(["+train.weights.nosuch=1"], ["nosuch", "residual"]),
     "decay": Case(["train.point_weights.decay=1"], ["train.point_weights.decay=1", "[0, 1)"]),
     "pool_0": Case(["sampler.pool=0"], ["sampler.pool=0", ">= 1"]),
-    "sampler_method": Case(["sampler.method=random"], ["sampler.method", "random", "sobol"]),
+    "sampler_method": Case(["sampler.method=random"], ["sampler", "sampling method", "random", "sobol"]),
     "too_much_memory_points": Case(["sampler.interior=100000000"], ["GiB", "sampler.interior=100000000"]),
     "too_much_memory_grid": Case(["train.stages=[{steps:3,optimizer:adam,lr:0.01,grid:100000}]"],
                                  ["GiB", "grid"]),
@@ -150,6 +152,20 @@ CASES: dict[str, Case] = {
         extra=", exact=lambda x, p: {}['missing']")),
     "param_string_default": Case(["+problem.params.k=abc"], ["k", "abc", "number"], source=problem_file(
         "lambda u, x, p: -u.laplacian() - p.k", signature="k=1.0")),
+    # training that goes wrong: its own exit code, and the run written with the good model
+    "diverged": Case(["train.log_every=1", "train.stages=[{steps:3,optimizer:adam,lr:0.01},"
+                      "{steps:300,optimizer:adam,lr:1000}]"], ["diverged", "train.stages.1.lr"], exit_code=4,
+                     kept=True, status="diverged"),
+    "nan": Case(["train.log_every=1", "train.stages=[{steps:3,optimizer:adam,lr:0.01},"
+                 "{steps:30,optimizer:adam,lr:1e12}]"], ["loss became", "Lower the learning rate"], exit_code=3,
+                kept=True, status="nan", source=problem_file(
+                    "lambda u, x, p: -u.laplacian() - 1 + 0.0 * torch.sqrt(1.0 - u.value**2)")),
+    "fails_mid_training": Case(["train.log_every=1", "train.stages=[{steps:30,optimizer:adam,lr:0.01}]"],
+                               ["RuntimeError", "late", "user.py", "kept the model"], exit_code=1, kept=True,
+                               status="failed", source=problem_file(
+                                   "late", head="calls = [0]\ndef late(u, x, p):\n    calls[0] += 1\n"
+                                   "    if calls[0] > 10:\n        raise RuntimeError('late')\n"
+                                   "    return -u.laplacian() - 1\n")),
     # signals: exit 130, and either nothing written or a complete run that says interrupted
     "sigint_at_start": Case(SHORT, ["interrupted"], exit_code=130, signal_after="", delay=0.3,
                             signals=(signal.SIGINT,), kept=None),
@@ -170,6 +186,15 @@ CASES: dict[str, Case] = {
                                 signal_after="computing the reference solution", delay=0.1,
                                 signals=(signal.SIGINT,)),
 }
+
+
+# and at moments drawn at random (seeded, so a failure repeats), from Python's start-up
+# into training (test_reliability kills a run at each of its final writes)
+for i in range(8):
+    moment = random.Random(i).uniform(0.2, 9.0)
+    CASES[f"signal_at_{moment:.2f}s"] = Case(SHORT[:-1] + [LONG_TRAINING],
+                                             ["interrupt"], exit_code=130, signal_after="", delay=moment,
+                                             signals=((signal.SIGINT, signal.SIGTERM)[i % 2],), kept=None)
 
 
 def run_case(name: str, case: Case, root: Path) -> str | None:
@@ -220,8 +245,8 @@ def run_case(name: str, case: Case, root: Path) -> str | None:
             metrics = run / "metrics.json"
             if (run / "incomplete.txt").exists() or not metrics.exists():
                 problems.append("the run directory is incomplete")
-            elif case.kept and json.loads(metrics.read_text())["status"] != "interrupted":
-                problems.append("metrics.json does not say interrupted")
+            elif case.kept and json.loads(metrics.read_text())["status"] != case.status:
+                problems.append(f"metrics.json does not say {case.status}")
     elif case.kept is False and runs:
         problems.append(f"left a run directory {runs[0].relative_to(cwd)} with nothing trained")
     return "; ".join(problems) + f"\n--- output:\n{out[-1500:]}" if problems else None

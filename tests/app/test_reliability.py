@@ -166,3 +166,84 @@ def test_a_death_at_any_file_write_leaves_a_complete_or_a_marked_directory(tmp_p
             assert code == 0 and assert_complete(run)["status"] == "ok"
     cwd = outcomes[3][0]
     assert kanpde(cwd, *SHORT).returncode == 0 and len(run_dirs(cwd)) == 2
+
+
+def compose(overrides=()):
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    from kanpde.app.main import CONFIG_DIR
+    from kanpde.app.schema import register
+
+    register()
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base=None):
+        return hydra_compose(config_name="config", overrides=[*SHORT, *overrides])
+
+
+@pytest.fixture
+def interrupts():
+    """An installed Interrupts, with the test process's handlers restored afterwards."""
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM), sys.unraisablehook
+    handler = Interrupts()
+    handler.install()
+    yield handler
+    signal.signal(signal.SIGINT, before[0])
+    signal.signal(signal.SIGTERM, before[1])
+    sys.unraisablehook = before[2]
+
+
+def test_an_interrupt_in_the_final_evaluation_still_writes_the_trained_run(tmp_path, monkeypatch, interrupts):
+    from kanpde.app import main
+
+    def interrupted_evaluation(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.01)
+        raise AssertionError("the signal should have interrupted this")
+
+    monkeypatch.setattr(main, "evaluate", interrupted_evaluation)
+    status = main.run(compose(), tmp_path / "run", interrupts)
+    assert status == "interrupted" and status.exit_code == 130
+    metrics = assert_complete(tmp_path / "run")
+    assert metrics["status"] == "interrupted" and "rel_l2" not in metrics
+
+
+def test_a_signal_while_the_run_is_written_waits_for_the_writing(tmp_path, monkeypatch, interrupts):
+    """SIGTERM, then a second Ctrl-C, while history.csv is written: every file is written
+    whole, metrics.json says how training ended, and the run reports interrupted."""
+    from kanpde.analysis import report
+    from kanpde.app import main
+
+    real = report.write_history
+
+    def write_history_under_signals(history, path):
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            os.kill(os.getpid(), signum)
+            time.sleep(0.01)
+        real(history, path)
+
+    monkeypatch.setattr(report, "write_history", write_history_under_signals)
+    status = main.run(compose(), tmp_path / "run", interrupts)
+    assert status == "interrupted" and interrupts.received == [signal.SIGTERM, signal.SIGINT]
+    metrics = assert_complete(tmp_path / "run")
+    assert metrics["status"] == "ok" and metrics["rel_l2"] > 0  # training itself had finished
+
+
+def test_an_interrupt_lost_in_a_destructor_still_stops_training(tmp_path, monkeypatch, interrupts):
+    """Python drops an exception raised in __del__; the recorded signal must stop the run
+    at its next logged step all the same."""
+    from kanpde.app import main
+
+    class Dropper:
+        def __del__(self):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.01)
+
+    class DropOnStageStart(main.Callback):  # in place of LogStages
+        def on_stage_start(self, index, stage, grid):
+            Dropper()  # collected at once: the KeyboardInterrupt raised in __del__ is dropped
+
+    monkeypatch.setattr(main, "LogStages", DropOnStageStart)
+    cfg = compose(["train.log_every=1", "train.stages=[{steps:2000,optimizer:adam,lr:0.001}]"])
+    assert main.run(cfg, tmp_path / "run", interrupts) == "interrupted"
+    metrics = assert_complete(tmp_path / "run")
+    assert metrics["status"] == "interrupted" and len(open(tmp_path / "run" / "history.csv").readlines()) < 100

@@ -30,7 +30,8 @@ def points_in_range(knots, order, n, seed):
 def test_partition_of_unity_and_nonnegative(order, kind):
     g = 6
     if kind == "uniform":
-        knots = uniform_knots(torch.tensor([-1.0, 0.0, 2.0], dtype=F64), torch.tensor([1.0, 0.5, 7.0], dtype=F64), g, order)
+        lower, upper = torch.tensor([-1.0, 0.0, 2.0], dtype=F64), torch.tensor([1.0, 0.5, 7.0], dtype=F64)
+        knots = uniform_knots(lower, upper, g, order)
     else:
         knots = random_knots(3, g, order, seed=order)
     x = points_in_range(knots, order, 200, seed=1)

@@ -75,7 +75,10 @@ def test_non_nested_refit_is_the_best_least_squares_fit():
     old = torch.einsum("mib,ibo->imo", layer.basis_values(xs), layer.coef.detach())
     a_new = bspline_basis(xs, new_knots, 3).transpose(0, 1)  # (in, M, 10)
     best = torch.linalg.lstsq(a_new, old).solution
-    err = lambda c: (a_new @ c - old).norm()
+
+    def err(c):
+        return (a_new @ c - old).norm()
+
     assert err(coef) <= err(best) * (1 + 1e-4)
 
 

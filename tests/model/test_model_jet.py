@@ -8,8 +8,8 @@ polynomials), grids after extension and after update_grid.
 import pytest
 import torch
 
-from kanpde.jet import JetRequest, autograd_jet, input_jet
 from kanpde.errors import KanpdeError
+from kanpde.jet import JetRequest, autograd_jet, input_jet
 from kanpde.model import KAN, KANConfig, extend_grid, fused, update_grid
 from kanpde.model.basis import bspline_basis, bspline_local, bspline_taylor, taylor_table, uniform_knots
 from kanpde.model.spline_product import spline_product

@@ -41,7 +41,8 @@ def test_forward_equals_naive_edge_loop(order):
 
 
 def test_spline_part_continues_its_end_polynomials_smoothly_beyond_the_grid_range():
-    layer = KANLayer(1, 2, grid_range=(0.0, 1.0), noise_scale=1.0, generator=torch.Generator().manual_seed(1), dtype=F64)
+    layer = KANLayer(1, 2, grid_range=(0.0, 1.0), noise_scale=1.0, generator=torch.Generator().manual_seed(1),
+                     dtype=F64)
     with torch.no_grad():
         layer.w_base.zero_()
     # the cubic of the last interval [0.8, 1], fitted through 4 of its points inside, predicts
@@ -54,7 +55,9 @@ def test_spline_part_continues_its_end_polynomials_smoothly_beyond_the_grid_rang
 
 
 def test_init_reproducible_and_scaled():
-    make = lambda seed: KANLayer(16, 8, noise_scale=0.1, generator=torch.Generator().manual_seed(seed), dtype=F64)
+    def make(seed):
+        return KANLayer(16, 8, noise_scale=0.1, generator=torch.Generator().manual_seed(seed), dtype=F64)
+
     a, b, c = make(3), make(3), make(4)
     for name, p in a.named_parameters():
         assert torch.equal(p, dict(b.named_parameters())[name])

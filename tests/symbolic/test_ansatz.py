@@ -33,7 +33,10 @@ def test_every_split_of_the_inputs_separates(d):
     m = model(d)
     g = torch.Generator().manual_seed(1)
     p, q = (2 * torch.rand(64, d, dtype=F64, generator=g) - 1 for _ in range(2))
-    u = lambda x: m(x)[:, 0] + 0.3
+
+    def u(x):
+        return m(x)[:, 0] + 0.3
+
     scale = u(p).abs().max() * u(q).abs().max()
     assert scale > 1e-3  # the network is not (near) zero, so the check has teeth
     for size in range(1, d):  # (A and its complement give the same check; cheap enough)
@@ -54,7 +57,10 @@ def test_a_general_kan_does_not_pass_the_separation_check():
     p, q = (2 * torch.rand(64, 2, dtype=F64, generator=g) - 1 for _ in range(2))
     pq = torch.stack([p[:, 0], q[:, 1]], 1)
     qp = torch.stack([q[:, 0], p[:, 1]], 1)
-    u = lambda x: m(x)[:, 0]
+
+    def u(x):
+        return m(x)[:, 0]
+
     assert (u(p) * u(q) - u(pq) * u(qp)).abs().max() > 1e-4
 
 

@@ -41,8 +41,8 @@ def planted_network():
             layer.w_base.zero_()
             layer.w_spline.fill_(1.0)
             basis = layer.basis_values(z[:, None].expand(-1, layer.in_dim))  # (S, in, G+k)
-            for (l, source, target), (_, g) in PLANTED.items():
-                if l == index:
+            for (layer_index, source, target), (_, g) in PLANTED.items():
+                if layer_index == index:
                     coef = torch.linalg.lstsq(basis[:, source], g(z)[:, None]).solution[:, 0]
                     layer.coef[source, :, target] = coef
                     layer.mask[source, target] = 1.0

@@ -15,8 +15,7 @@ from torch import nn
 import kanpde
 from kanpde import Box, Dirichlet, KanpdeError, Neumann, Problem, Robin
 from kanpde.symbolic.sym import Sym, SymbolicCoords, exact_number
-from kanpde.symbolic.verify import (coordinate_symbols, exact_formula,
-                                    residual_expression, verify_formula)
+from kanpde.symbolic.verify import coordinate_symbols, exact_formula, residual_expression, verify_formula
 from kanpde.training.losses import evaluate_residual
 
 F64, CPU = torch.float64, torch.device("cpu")
