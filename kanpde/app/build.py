@@ -105,6 +105,8 @@ def options(node: DictConfig, key: str):
     try:
         return OmegaConf.to_object(node)
     except KanpdeError as error:
+        if str(error).startswith(key):  # it names the key already (SymbolicOptions does)
+            raise
         raise KanpdeError(f"{key}: {error}") from None
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from kanpde.app.signals import INTERRUPTS
+from kanpde.app.signals import INTERRUPTS, exit_now
 
 INTERRUPTED_EXIT = 130  # Status.INTERRUPTED.exit_code, without importing kanpde.result yet
 
@@ -20,5 +20,5 @@ def main() -> None:
         from kanpde.app.main import command
     except KeyboardInterrupt:
         sys.stderr.write("kanpde: interrupted while starting; nothing was written\n")
-        sys.exit(INTERRUPTED_EXIT)
+        exit_now(INTERRUPTED_EXIT)
     command()

@@ -27,7 +27,7 @@ from kanpde.app.build import Job, build, device_description
 from kanpde.app.memory import keep_freed_memory
 from kanpde.app.rundir import claim, register_resolvers, remove_stub
 from kanpde.app.schema import register
-from kanpde.app.signals import INTERRUPTS, Interrupts
+from kanpde.app.signals import INTERRUPTS, Interrupts, exit_now
 from kanpde.errors import KanpdeError, log_failure
 from kanpde.model import KAN, count_parameters
 from kanpde.reference.cache import reference_solution
@@ -106,8 +106,9 @@ def train(cfg: DictConfig, job: Job, errors: StageErrors, interrupts: Interrupts
                      point_weighting=job.point_weighting, seed=job.seed, log_every=job.log_every,
                      callbacks=callbacks)
     except KeyboardInterrupt:  # one that arrived outside the stage loop: keep the model as it is
-        return TrainResult(Status.INTERRUPTED, "interrupted outside the training steps; kept the model as it was",
-                           rows.rows, state=copy.deepcopy(job.model.state_dict()))
+        message = "interrupted outside the training steps; kept the model as it was"
+        log.warning("training %s", message)
+        return TrainResult(Status.INTERRUPTED, message, rows.rows, state=copy.deepcopy(job.model.state_dict()))
 
 
 def write_trained(cfg: DictConfig, job: Job, result: TrainResult, errors: StageErrors, run_dir: Path,
@@ -198,13 +199,15 @@ def command() -> None:
         sys.exit(Status.INPUT_ERROR.exit_code)
     except KeyboardInterrupt:  # during Hydra's own start-up
         sys.stderr.write("kanpde: interrupted before the run started; nothing was written\n")
-        sys.exit(Status.INTERRUPTED.exit_code)
+        exit_now(Status.INTERRUPTED.exit_code)
     except SystemExit as stop:
         # Hydra exits with 1 once it has printed why it cannot compose the config (an
         # unknown problem, a value of the wrong type): bad input, if no run had started
         if stop.code == 1 and not _exit["jobs"]:
             sys.exit(Status.INPUT_ERROR.exit_code)
         raise
+    if _exit["code"] == Status.INTERRUPTED.exit_code:
+        exit_now(_exit["code"])  # not sys.exit: see exit_now
     sys.exit(_exit["code"])
 
 

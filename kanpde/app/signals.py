@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import sys
 from collections.abc import Iterator
+from typing import NoReturn
 
 log = logging.getLogger("kanpde")
 
@@ -50,6 +52,18 @@ class Interrupts:
             yield
         finally:
             self._deferring -= 1
+
+
+def exit_now(code: int) -> NoReturn:
+    """End the process with ``code``, after flushing the logs and the console. Not by
+    sys.exit when interrupted: a KeyboardInterrupt that once escaped Python code run from
+    C (some extension modules do that while they import) marks the interpreter, which then
+    ends itself by SIGINT at exit, status -2 instead of 130."""
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
 
 
 def _quiet_interrupts(hook):
