@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from kanpde.analysis.metrics import evaluation_points, predict
+from kanpde.compare import evaluation_points, predict
 from kanpde.errors import KanpdeError
 from kanpde.problem import Problem
 

@@ -18,7 +18,7 @@ from typing import Any
 import sympy
 import torch
 
-from kanpde.analysis.metrics import comparison_points, predict, relative_l2
+from kanpde.compare import comparison_points, predict, relative_l2
 from kanpde.errors import KanpdeError
 from kanpde.model import KAN
 from kanpde.problem import Problem
