@@ -21,6 +21,7 @@ from kanpde import (
     solve,
 )
 from kanpde.constraints import hard_dirichlet
+from kanpde.training import optim, trainer
 from kanpde.training.losses import loss_terms, term_weights, total_loss
 from kanpde.training.sampler import sample_batch, z_order
 
@@ -77,12 +78,39 @@ def test_same_seed_same_history_other_seed_other_history():
     assert losses[0] == losses[1] and losses[0] != losses[2]
 
 
-def test_adam_state_is_carried_through_an_extension():
+def test_adam_state_is_carried_through_an_extension(monkeypatch):
+    """Stage 2's Adam starts from stage 1's moments: the same tensors for the parameters
+    the extension keeps, the extension's own refit of them for the spline coefficients
+    (second moments clamped at zero), and stage 1's step count."""
     problem = load_problem("poisson2d")
     model = small_kan(problem)
+    seen = []
+    real_load = optim.load_adam_state
+
+    def recording_load(optimizer, model, saved, refits):
+        real_load(optimizer, model, saved, refits)
+        def copy(state):  # the optimizer goes on updating its state in place
+            return {k: v.clone() for k, v in state.items()}
+
+        seen.append(({name: copy(state) for name, state in saved.items()}, refits,
+                     {name: copy(optimizer.state[p]) for name, p in model.named_parameters() if p in optimizer.state}))
+
+    monkeypatch.setattr(trainer, "load_adam_state", recording_load)
     result = solve(problem, model, [Stage(5, "adam", 1e-2, grid=3), Stage(1, "adam", 1e-2, grid=6)],
                    sampler=SAMPLER, log_every=1)
     assert result.ok and all(math.isfinite(r["loss"]) for r in result.history)
+    saved, refits, loaded = seen[1]  # stage 2's optimizer, right after the carry-over
+    assert refits and set(refits) <= set(saved) and set(saved) == set(loaded)
+    for name, old in saved.items():
+        new = loaded[name]
+        assert float(new["step"]) == 5.0
+        if name in refits:
+            assert torch.equal(new["exp_avg"], refits[name](old["exp_avg"]))
+            assert torch.equal(new["exp_avg_sq"], refits[name](old["exp_avg_sq"]).clamp_min(0.0))
+            assert new["exp_avg"].shape != old["exp_avg"].shape  # the grid did change
+        else:
+            assert torch.equal(new["exp_avg"], old["exp_avg"]) and torch.equal(new["exp_avg_sq"], old["exp_avg_sq"])
+        assert new["exp_avg"].abs().max() > 0  # moments, not a fresh start
 
 
 def test_a_stalled_lbfgs_stage_ends_early_and_logs_its_last_step():
