@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from kanpde.errors import KanpdeError
 
-OPTIMIZERS = ("adam", "lbfgs")
+OPTIMIZERS = ("adam", "lbfgs", "ssbroyden", "ssbfgs", "bfgs")  # the last three: dense quasi-Newton
 
 
 @dataclass

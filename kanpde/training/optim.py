@@ -9,6 +9,8 @@ import torch
 from torch import nn
 
 from kanpde.training.curriculum import Stage
+from kanpde.training.quasi_newton import METHODS as QUASI_NEWTON
+from kanpde.training.quasi_newton import QuasiNewton
 
 
 class RescaledLBFGS:
@@ -57,11 +59,14 @@ class RescaledLBFGS:
 
 
 def make_optimizer(stage: Stage, model: nn.Module, extra: Sequence[torch.Tensor] = ()):
-    """torch Adam, or RescaledLBFGS (a step = up to 20 iterations, as in pykan), over the
-    model's parameters and ``extra`` (an inverse problem's unknowns)."""
+    """torch Adam, RescaledLBFGS (a step = up to 20 iterations, as in pykan) or a dense
+    QuasiNewton (ssbroyden, ssbfgs, bfgs; also 20 iterations a step), over the model's
+    parameters and ``extra`` (an inverse problem's unknowns)."""
     params = list(model.parameters()) + list(extra)
     if stage.optimizer == "adam":
         return torch.optim.Adam(params, lr=stage.lr)
+    if stage.optimizer in QUASI_NEWTON:
+        return QuasiNewton(params, method=stage.optimizer, lr=stage.lr)
     return RescaledLBFGS(params, lr=stage.lr)
 
 

@@ -27,7 +27,7 @@ from kanpde.result import StageSummary, Status, TrainResult
 from kanpde.training.callbacks import Callback
 from kanpde.training.curriculum import Stage
 from kanpde.training.losses import SPARSITY, evaluate_residual, loss_terms, sparsity, term_weights, total_loss
-from kanpde.training.optim import RescaledLBFGS, adam_state_by_name, load_adam_state, make_optimizer
+from kanpde.training.optim import adam_state_by_name, load_adam_state, make_optimizer
 from kanpde.training.sampler import Batch, SamplerConfig, sample_batch
 from kanpde.training.weighting import PointWeighting, ResidualReduction
 
@@ -254,9 +254,10 @@ def _run_stage(problem, model, stage, index, optimizer, batch, sampler, generato
     start, first = time.perf_counter(), None
     latest: dict[str, torch.Tensor] = {}
 
-    lbfgs = isinstance(optimizer, RescaledLBFGS)
-    # point weights change from step to step; L-BFGS's curvature pairs need one fixed
-    # objective, so its stages minimise the plain mean square residual
+    # L-BFGS and the dense quasi-Newton methods: step(objective), several iterations a step.
+    # Point weights change from step to step; their curvature needs one fixed objective,
+    # so their stages minimise the plain mean square residual
+    lbfgs = not isinstance(optimizer, torch.optim.Adam)
     reduction = None if lbfgs else run.reduction
     weights = {**weights, SPARSITY: stage.sparsify}
 
