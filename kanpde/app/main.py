@@ -187,17 +187,17 @@ def expand_problem_path(argv: list[str]) -> list[str]:
 
 def command() -> None:
     """The command, once kanpde.app.cli has installed the signal handlers."""
-    keep_freed_memory()
-    register()
-    register_resolvers()
-    sys.argv = expand_problem_path(sys.argv)
-    try:
+    try:  # a signal may come at any moment, the set-up too
+        keep_freed_memory()
+        register()
+        register_resolvers()
+        sys.argv = expand_problem_path(sys.argv)
         check_overrides(sys.argv[1:])
         _hydra_main()
     except KanpdeError as error:
         sys.stderr.write(f"kanpde: {error}\n")
         sys.exit(Status.INPUT_ERROR.exit_code)
-    except KeyboardInterrupt:  # during Hydra's own start-up
+    except KeyboardInterrupt:  # during the set-up or Hydra's own start-up
         sys.stderr.write("kanpde: interrupted before the run started; nothing was written\n")
         exit_now(Status.INTERRUPTED.exit_code)
     except SystemExit as stop:
