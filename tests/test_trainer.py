@@ -21,7 +21,7 @@ from kanpde import (
     solve,
 )
 from kanpde.constraints import hard_dirichlet
-from kanpde.training import optim, trainer
+from kanpde.training import optim
 from kanpde.training.losses import loss_terms, term_weights, total_loss
 from kanpde.training.sampler import sample_batch, z_order
 
@@ -85,17 +85,18 @@ def test_adam_state_is_carried_through_an_extension(monkeypatch):
     problem = load_problem("poisson2d")
     model = small_kan(problem)
     seen = []
-    real_load = optim.load_adam_state
+    real_adopt = optim.Adam.adopt
 
-    def recording_load(optimizer, model, saved, refits):
-        real_load(optimizer, model, saved, refits)
+    def recording_adopt(optimizer, saved, model, refits):
+        real_adopt(optimizer, saved, model, refits)
         def copy(state):  # the optimizer goes on updating its state in place
             return {k: v.clone() for k, v in state.items()}
 
+        state = optimizer.torch.state
         seen.append(({name: copy(state) for name, state in saved.items()}, refits,
-                     {name: copy(optimizer.state[p]) for name, p in model.named_parameters() if p in optimizer.state}))
+                     {name: copy(state[p]) for name, p in model.named_parameters() if p in state}))
 
-    monkeypatch.setattr(trainer, "load_adam_state", recording_load)
+    monkeypatch.setattr(optim.Adam, "adopt", recording_adopt)
     result = solve(problem, model, [Stage(5, "adam", 1e-2, grid=3), Stage(1, "adam", 1e-2, grid=6)],
                    sampler=SAMPLER, log_every=1)
     assert result.ok and all(math.isfinite(r["loss"]) for r in result.history)

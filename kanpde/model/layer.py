@@ -87,6 +87,9 @@ class KANLayer(nn.Module):
         self.coef = nn.Parameter(noise_scale * bound * z)  # (in, G+k, out)
         self.register_buffer("mask", torch.ones(in_dim, out_dim, dtype=dtype, device=device))
         self.fixed: FixedEdges | None = None  # closed-form edges
+        # when a list: jet() runs the torch operations and appends (first, spline, base,
+        # out) of every call, for per-point parameter Jacobians (training.jacobian)
+        self.recording: list[tuple[Tensor, Tensor, Tensor, Tensor]] | None = None
 
     @property
     def order(self) -> int:
@@ -191,7 +194,7 @@ class KANLayer(nn.Module):
         """Whether :meth:`jet` takes the fused CPU kernel for this jet."""
         if self.product not in PRODUCTS:
             raise KanpdeError(f"unknown layer product {self.product!r}; accepted: {', '.join(PRODUCTS)}")
-        if self.product not in ("auto", "fused"):
+        if self.product not in ("auto", "fused") or self.recording is not None:
             return False
         usable = (h.data.device.type == "cpu" and h.data.dtype in (torch.float32, torch.float64)
                   and self._order <= fused.MAX_ORDER and fused.available())
@@ -214,7 +217,10 @@ class KANLayer(nn.Module):
         """The parameter-dependent half of :meth:`jet`: features against the weights."""
         w_base, table = self.active_weights()
         product = "auto" if self.product == "fused" else self.product
-        return self.with_fixed(h, h.with_data(base @ w_base + spline_product(spline, first, table, product)))
+        out = base @ w_base + spline_product(spline, first, table, product)  # (C, N, out)
+        if self.recording is not None:
+            self.recording.append((first, spline, base, out))
+        return self.with_fixed(h, h.with_data(out))
 
     def _taylor(self) -> Tensor:
         """Per-interval polynomial table of the basis and its first two derivatives,

@@ -9,15 +9,17 @@ from dataclasses import dataclass
 
 from kanpde.errors import KanpdeError
 
-OPTIMIZERS = ("adam", "lbfgs", "ssbroyden", "ssbfgs", "bfgs")  # the last three: dense quasi-Newton
+# dense quasi-Newton: ssbroyden, ssbfgs, bfgs; least squares: lm (Levenberg-Marquardt), gn (Gauss-Newton)
+OPTIMIZERS = ("adam", "lbfgs", "ssbroyden", "ssbfgs", "bfgs", "lm", "gn")
 
 
 @dataclass
 class Stage:
-    """steps: optimizer steps (L-BFGS: iterations); grid: extend the KAN grid to this size
+    """steps: optimizer steps (lbfgs and the dense quasi-Newton methods: up to 20 iterations
+    a step; lm, gn: one Gauss-Newton step); grid: extend the KAN grid to this size
     at the start (None: keep); update_grid: adapt the knots to the interior points at the
     start; resample_every: draw new points every N steps (0: keep the stage's points);
-    stall_rtol: an L-BFGS stage ends once two steps in a row each lowered the loss by less
+    stall_rtol: a stage of any optimizer but Adam ends once two steps in a row each lowered the loss by less
     than this fraction (it has stalled, and further steps only cost time); 0: run all steps.
     sparsify: weight of the sparsity regulariser (L1 + ``entropy`` x entropy of the KAN's
     edge scales, see training.losses.sparsity) added to the loss; 0: off."""

@@ -32,17 +32,17 @@ def evaluate_residual(problem: Problem, model: nn.Module, x: torch.Tensor,
     return _checked(problem, _evaluate(problem, model, x, RESIDUAL, requests, _residual(problem)), len(x))
 
 
-def loss_terms(problem: Problem, model: nn.Module, batch: Batch, requests: Requests | None = None,
-               reduce_residual: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
-               ) -> dict[str, torch.Tensor]:
-    """Mean square of the residual and of each condition, by name: scalar tensors.
+def term_residuals(problem: Problem, model: nn.Module, batch: Batch, requests: Requests | None = None,
+                   ) -> dict[str, torch.Tensor]:
+    """The residual of the PDE and of each condition at their points, by name: (N_t, k_t)
+    (k_t values at each of the term's N_t points; the PDE residual checked to have one
+    row per interior point).
 
     ``requests`` (term name -> JetRequest, or None for autograd) is filled in by the first
     call and read by the later ones. With it, and a model that has an analytic jet, every
     term the jet covers is evaluated from one forward pass over all the batch's points
     (the union of the terms' requests; see ``Problem.solution_jet``); without it every
-    term uses autograd. ``reduce_residual(squares (N,), x (N, d))`` turns the residual's
-    per-point squares into its term (default: their mean; see training.weighting).
+    term uses autograd.
     """
     terms = [(RESIDUAL, batch.interior, _residual(problem))]
     terms += [(c.label, points.x, _condition(problem, c, points))
@@ -51,12 +51,26 @@ def loss_terms(problem: Problem, model: nn.Module, batch: Batch, requests: Reque
     out = {}
     for label, x, fn in terms:
         r = _evaluate(problem, model, x, label, requests, fn, jets.get(label))
-        if label != RESIDUAL:
-            out[label] = r.square().mean()
-        elif reduce_residual is None:
-            out[label] = _checked(problem, r, len(x)).square().mean()
+        if label == RESIDUAL:
+            out[label] = _checked(problem, r, len(x))
         else:
-            out[label] = reduce_residual(_checked(problem, r, len(x)).square().mean(dim=1), x)
+            out[label] = r.reshape(r.shape[0], -1) if r.ndim else r.reshape(1, 1)
+    return out
+
+
+def loss_terms(problem: Problem, model: nn.Module, batch: Batch, requests: Requests | None = None,
+               reduce_residual: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+               ) -> dict[str, torch.Tensor]:
+    """Mean square of the residual and of each condition, by name: scalar tensors (see
+    :func:`term_residuals` for ``requests``). ``reduce_residual(squares (N,), x (N, d))``
+    turns the residual's per-point squares into its term (default: their mean; see
+    training.weighting)."""
+    out = {}
+    for label, r in term_residuals(problem, model, batch, requests).items():
+        if label == RESIDUAL and reduce_residual is not None:
+            out[label] = reduce_residual(r.square().mean(dim=1), batch.interior)
+        else:
+            out[label] = r.square().mean()
     return out
 
 

@@ -41,6 +41,7 @@ import torch
 from torch.optim.lbfgs import _strong_wolfe
 
 from kanpde.errors import KanpdeError
+from kanpde.training.flat import assign, flatten
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +49,12 @@ METHODS = ("ssbroyden", "ssbfgs", "bfgs")
 
 
 def _bytes(size: float) -> str:
+    unit = "B"
     for unit in ("B", "KiB", "MiB", "GiB"):
         if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+            break
         size /= 1024
-    raise AssertionError("unreachable")
+    return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
 
 
 class QuasiNewton:
@@ -110,23 +112,27 @@ class QuasiNewton:
         self.evaluations = 0
         self.skipped = torch.zeros((), dtype=torch.long, device=self.device)  # a tensor: no sync
 
+    def state_dict(self) -> dict[str, Any]:
+        """Everything a resumed run needs: tensors and numbers."""
+        return {"H": self.H, "fresh": self.fresh, "stalled": self.stalled, "iterations": self.iterations,
+                "evaluations": self.evaluations, "skipped": self.skipped}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state["H"].shape != self.H.shape:
+            raise KanpdeError(f"QuasiNewton: the saved inverse Hessian is {tuple(state['H'].shape)}, the "
+                              f"parameters need {tuple(self.H.shape)}")
+        self.H = state["H"].to(self.H)
+        self.skipped = state["skipped"].to(self.skipped)
+        self.fresh, self.stalled = bool(state["fresh"]), bool(state["stalled"])
+        self.iterations, self.evaluations = int(state["iterations"]), int(state["evaluations"])
+
     def _restart(self) -> None:
         self.H = torch.eye(self.n, dtype=self.dtype, device=self.device)
         self.fresh = True
 
-    def _flat(self) -> torch.Tensor:
-        return torch.cat([p.detach().reshape(-1) for p in self.params])
-
-    @torch.no_grad()
-    def _set(self, x: torch.Tensor) -> None:
-        offset = 0
-        for p in self.params:
-            p.copy_(x[offset:offset + p.numel()].view_as(p))
-            offset += p.numel()
-
     def _evaluate(self, objective: Callable[[], torch.Tensor], x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Loss (0-d, detached) and flat gradient (n,) at ``x``."""
-        self._set(x)
+        assign(self.params, x)
         self.evaluations += 1
         with torch.enable_grad():
             loss = objective()
@@ -138,7 +144,7 @@ class QuasiNewton:
         return loss.detach(), g
 
     def step(self, objective: Callable[[], torch.Tensor]) -> torch.Tensor:
-        x = self._flat()
+        x = flatten(self.params)
         if x.numel() != self.n:  # parameters replaced in place by a different size
             raise KanpdeError(f"QuasiNewton: the parameters now have {x.numel()} entries, not {self.n}; "
                               "make a new optimizer after changing the model's shape")
@@ -181,7 +187,7 @@ class QuasiNewton:
             x = x + s
             value, g = f_new, g_new
             self.iterations += 1
-        self._set(x)
+        assign(self.params, x)
         self.stalled = not value < float(start)
         return start
 

@@ -26,16 +26,15 @@ from kanpde.problem import Problem
 from kanpde.result import StageSummary, Status, TrainResult
 from kanpde.training.callbacks import Callback
 from kanpde.training.curriculum import Stage
-from kanpde.training.losses import SPARSITY, evaluate_residual, loss_terms, sparsity, term_weights, total_loss
-from kanpde.training.optim import adam_state_by_name, load_adam_state, make_optimizer
+from kanpde.training.losses import evaluate_residual, loss_terms, term_weights
+from kanpde.training.objective import Objective
+from kanpde.training.optim import StageOptimizer, make_optimizer
 from kanpde.training.sampler import Batch, SamplerConfig, sample_batch
 from kanpde.training.weighting import PointWeighting, ResidualReduction
 
 log = logging.getLogger(__name__)
 
 
-ROUNDING_LEVEL = 1e-20  # an L-BFGS stage ends once its loss is this fraction of its first,
-ROUNDING_FLOOR = 100.0  # or this many times the dtype's eps^2 (residuals of O(1) terms at rounding)
 # Divergence: a loss this many times the run's first loss, or this many times the stage's
 # best while also above NOISE_FLOOR x the first (growth among rounding-level losses, e.g.
 # Adam after L-BFGS at 1e-20, is noise, not divergence).
@@ -152,7 +151,7 @@ def solve(problem: Problem, model: nn.Module, curriculum: Sequence[Stage], *,
     for cb in callbacks:
         cb.on_train_start(sum(s.steps for s in curriculum))
     stages: list[StageSummary] = []
-    adam_state: dict[str, dict] = {}
+    carried: dict = {}  # what the last stage's optimizer hands to the next one
     status, message = Status.OK, ""
     try:
         for index, stage in enumerate(curriculum):
@@ -163,7 +162,7 @@ def solve(problem: Problem, model: nn.Module, curriculum: Sequence[Stage], *,
                 update_grid(model, batch.interior)
             run.new_stage(run.good_loss)
             optimizer = make_optimizer(stage, model, unknowns)
-            load_adam_state(optimizer, model, adam_state, refits)
+            optimizer.adopt(carried, model, refits)
             for cb in callbacks:
                 cb.on_stage_start(index, stage, _grid(model))
             summary, batch = _run_stage(problem, model, stage, index, optimizer, batch, sampler,
@@ -171,7 +170,7 @@ def solve(problem: Problem, model: nn.Module, curriculum: Sequence[Stage], *,
             stages.append(summary)
             for cb in callbacks:
                 cb.on_stage_end(stages[-1])
-            adam_state = adam_state_by_name(optimizer, model)
+            carried = optimizer.export(model)
     except _NonFinite as bad:
         run.restore_good()
         status, message = Status.NAN, _nan_message(bad.args[0], run, dtype)
@@ -198,7 +197,7 @@ def solve(problem: Problem, model: nn.Module, curriculum: Sequence[Stage], *,
     if status is Status.OK:
         stalled = sum(s.stalled for s in stages)
         message = (f"{len(curriculum)} stages, {run.step} steps"
-                   + (f" ({stalled} L-BFGS stages ended early, stalled)" if stalled else ""))
+                   + (f" ({stalled} stages ended early: stalled or converged)" if stalled else ""))
     result = TrainResult(status, message, run.history, stages, time.perf_counter() - run.start,
                          state=copy.deepcopy(model.state_dict()))
     for cb in callbacks:
@@ -249,49 +248,27 @@ def _nan_message(row: dict, run: _Run, dtype: torch.dtype) -> str:
 _ROW_FIELDS = ("stage", "step", "stage_step", "grid", "optimizer", "lr", "loss", "time")
 
 
-def _run_stage(problem, model, stage, index, optimizer, batch, sampler, generator, weights,
-               log_every, run: _Run) -> tuple[StageSummary, Batch]:
+def _run_stage(problem, model, stage: Stage, index: int, optimizer: StageOptimizer, batch: Batch, sampler,
+               generator, weights, log_every: int, run: _Run) -> tuple[StageSummary, Batch]:
     start, first = time.perf_counter(), None
-    latest: dict[str, torch.Tensor] = {}
-
-    # L-BFGS and the dense quasi-Newton methods: step(objective), several iterations a step.
-    # Point weights change from step to step; their curvature needs one fixed objective,
-    # so their stages minimise the plain mean square residual
-    lbfgs = not isinstance(optimizer, torch.optim.Adam)
-    reduction = None if lbfgs else run.reduction
-    weights = {**weights, SPARSITY: stage.sparsify}
-
-    def objective() -> torch.Tensor:
-        terms = loss_terms(problem, model, batch, run.requests, reduction)
-        if stage.sparsify:
-            terms[SPARSITY] = sparsity(model, batch.interior, stage.entropy)
-        if not latest:  # keep the terms of the step's first evaluation, the logged one
-            latest.update(terms)
-        return total_loss(terms, weights)
-
-    previous, slow_steps, steps_run, start_loss, converged = math.inf, 0, 0, None, False
-    floor = ROUNDING_FLOOR * torch.finfo(batch.interior.dtype).eps ** 2
+    # point weights change from step to step; an optimizer that needs one fixed objective
+    # (curvature pairs, Jacobians) minimises the plain mean square residual
+    reduction = None if optimizer.fixed_objective else run.reduction
+    objective = Objective(problem, model, batch, run.requests, weights, reduction, stage.sparsify, stage.entropy)
+    steps_run, finished = 0, False
     for stage_step in range(1, stage.steps + 1):
         if stage.resample_every and stage_step > 1 and (stage_step - 1) % stage.resample_every == 0:
-            batch = sample_batch(problem, sampler, generator, batch.interior.dtype, batch.interior.device,
-                                 model, run.requests)
+            objective.batch = batch = sample_batch(problem, sampler, generator, batch.interior.dtype,
+                                                   batch.interior.device, model, run.requests)
         log_now = stage_step % log_every == 0 or stage_step in (1, stage.steps)
-        # L-BFGS reads its loss every step anyway: keep each step's model, to log the last one
-        before = copy.deepcopy(model.state_dict()) if log_now or lbfgs else None
-        latest.clear()
-        if reduction is not None:
-            reduction.new_step()
-        if lbfgs:
-            loss = optimizer.step(objective)
-        else:
-            optimizer.zero_grad(set_to_none=True)
-            loss = objective()
-            loss.backward()
-            optimizer.step()
+        # an optimizer that reads its loss every step: keep each step's model, to log the last one
+        before = copy.deepcopy(model.state_dict()) if log_now or optimizer.reads_loss else None
+        objective.new_step()
+        loss = optimizer.step(objective)
         run.step += 1
         steps_run = stage_step
-        if lbfgs:
-            value = float(loss)  # the loss of ``before``; L-BFGS has synced on it anyway
+        if optimizer.reads_loss:
+            value = float(loss)  # the loss of ``before``; the optimizer has synced on it anyway
             if not math.isfinite(value):
                 log_now = True  # record() stops here and goes back to the last finite step
             else:
@@ -299,17 +276,13 @@ def _run_stage(problem, model, stage, index, optimizer, batch, sampler, generato
                     run.keep_good(value, before)
                 except _Diverged:
                     log_now = True  # record() stops here and goes back to the stage's best model
-                start_loss = value if start_loss is None else start_loss
-                converged = value <= max(ROUNDING_LEVEL * start_loss, floor)  # further steps only risk NaN
-            if stage.stall_rtol:
-                slow_steps = slow_steps + 1 if previous - value < stage.stall_rtol * abs(previous) else 0
-                previous = value
-            log_now = log_now or slow_steps >= 2 or converged
+                finished = optimizer.finished(value)
+                log_now = log_now or finished
         if log_now:
-            row = run.record(index, stage, stage_step, loss.detach(), latest,
-                             before)  # type: ignore[arg-type]  # kept: log_now (or lbfgs) holds
+            row = run.record(index, stage, stage_step, loss.detach(), objective.latest,
+                             before)  # type: ignore[arg-type]  # kept: log_now (or reads_loss) holds
             first = row["loss"] if first is None else first
-        if slow_steps >= 2 or converged:
+        if finished:
             break
     last = run.history[-1]["loss"] if stage.steps else run.good_loss
     summary = StageSummary(index, stage.optimizer, _grid(model), steps_run,
