@@ -9,6 +9,7 @@ from torch import nn
 from kanpde import KAN, KANConfig, Stage, load_problem, solve
 from kanpde.analysis import evaluate
 from kanpde.constraints import hard_dirichlet, hard_periodic
+from kanpde.errors import KanpdeError
 from kanpde.training import jacobian
 from kanpde.training.gauss_newton import GaussNewton
 from kanpde.training.losses import term_weights
@@ -154,3 +155,23 @@ def test_a_least_squares_stage_refuses_the_sparsity_regulariser():
     model = _kan(problem, [2])
     result = solve(problem, model, [Stage(3, "lm", sparsify=1e-3)])
     assert not result.ok and "sparsify" in result.message and "sum of squares" in result.message
+
+
+@pytest.mark.parametrize("loss", ["sqrt", "log"])
+def test_a_quasi_newton_stage_on_a_transformed_loss_logs_the_loss_itself(loss):
+    problem = load_problem("poisson1d")
+    model = _kan(problem, [2])
+    sampler = SamplerConfig(interior=64, boundary=2)
+    result = solve(problem, model, [Stage(5, "ssbroyden", loss=loss)], sampler=sampler, log_every=1)
+    assert result.ok, result.message
+    objective = _objective(problem, model, interior=64, boundary=2)  # the same points (seed 0)
+    last = result.history[-1]
+    assert last["loss"] > 0 and last["loss"] < result.history[0]["loss"]
+    # each row's loss is the mean-square loss of the model it logs: the last row's model
+    # is the one before the last step, whose loss is not below the final one
+    assert float(objective().detach()) <= last["loss"] * (1 + 1e-12)
+
+
+def test_a_least_squares_stage_takes_only_the_plain_loss():
+    with pytest.raises(KanpdeError, match="must be mse"):
+        Stage(3, "lm", loss="log")

@@ -58,3 +58,18 @@ def test_a_stage_optimizer_resumes_exactly_from_its_state_dict(name):
         assert torch.equal(expected, actual), (name, key)
     moved = any(not torch.equal(a, b) for a, b in zip(saved_model.values(), model.state_dict().values()))
     assert moved  # the steps after the checkpoint did something
+
+
+@pytest.mark.parametrize("restart", [False, True])
+def test_redrawn_points_keep_or_restart_the_curvature(restart):
+    problem, model, batch = _setup()
+    objective = Objective(problem, model, batch, {}, term_weights(problem))
+    optimizer = make_optimizer(Stage(3, "ssbroyden", resample_every=1, resample_restart=restart), model)
+    optimizer.step(objective)
+    learnt = optimizer.method.H.clone()
+    assert not torch.equal(learnt, torch.eye(len(learnt), dtype=learnt.dtype))
+    optimizer.new_points()
+    if restart:
+        assert torch.equal(optimizer.method.H, torch.eye(len(learnt), dtype=learnt.dtype)) and optimizer.method.fresh
+    else:
+        assert torch.equal(optimizer.method.H, learnt)

@@ -62,3 +62,34 @@ def test_bad_settings_say_what_is_accepted():
         ResidualReduction(PointWeighting(causal=1.0), None)
     with pytest.raises(KanpdeError, match="0 <= decay < 1"):
         PointWeighting(attention=0.1, decay=1.0)
+
+
+def test_held_weights_stay_through_a_stage_and_the_residual_vector_carries_them():
+    """hold: a least-squares stage minimises the attention-weighted loss with the weights
+    of its start; the residual vector's squares sum to that weighted loss, and a later
+    stage starts from refreshed weights."""
+    from kanpde import KAN, KANConfig, load_problem
+    from kanpde.training.losses import term_weights
+    from kanpde.training.objective import Objective
+    from kanpde.training.sampler import SamplerConfig, sample_batch
+
+    problem = load_problem("poisson1d")
+    model = KAN([1, 2, 1], problem.domain.bounds, KANConfig(grid_size=3), generator=torch.Generator().manual_seed(0),
+                dtype=torch.float64)
+    batch = sample_batch(problem, SamplerConfig(interior=32, boundary=2), torch.Generator().manual_seed(0),
+                         torch.float64, torch.device("cpu"))
+    reduce = ResidualReduction(PointWeighting(attention=0.5, decay=0.5, hold=True), None)
+    reduce.hold()
+    objective = Objective(problem, model, batch, {}, term_weights(problem), reduce)
+    loss = float(objective().detach())
+    first = reduce.point_weights(torch.zeros(32, dtype=torch.float64), batch.interior).clone()
+    assert not torch.allclose(first, torch.ones_like(first))  # refreshed from the residual
+    assert float(objective.residuals().detach().square().sum()) == pytest.approx(loss, rel=1e-12)
+    with torch.no_grad():
+        model.layers[0].coef.mul_(1.5)  # a step of the stage: other residuals
+    objective.new_step()
+    objective()
+    assert torch.equal(reduce.point_weights(torch.zeros(32, dtype=torch.float64), batch.interior), first)  # held
+    reduce.hold()  # the next stage's start
+    objective()
+    assert not torch.equal(reduce.point_weights(torch.zeros(32, dtype=torch.float64), batch.interior), first)

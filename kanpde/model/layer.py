@@ -87,9 +87,9 @@ class KANLayer(nn.Module):
         self.coef = nn.Parameter(noise_scale * bound * z)  # (in, G+k, out)
         self.register_buffer("mask", torch.ones(in_dim, out_dim, dtype=dtype, device=device))
         self.fixed: FixedEdges | None = None  # closed-form edges
-        # when a list: jet() runs the torch operations and appends (first, spline, base,
-        # out) of every call, for per-point parameter Jacobians (training.jacobian)
-        self.recording: list[tuple[Tensor, Tensor, Tensor, Tensor]] | None = None
+        # when a list, jet() appends (input jet, output channels (C, N, out) of the spline
+        # and silu edges) of every call, for per-point parameter Jacobians (training.jacobian)
+        self.recording: list[tuple[Jet, Tensor]] | None = None
 
     @property
     def order(self) -> int:
@@ -181,8 +181,10 @@ class KANLayer(nn.Module):
         """
         if self.runs_fused(h):
             w_base, table = self.active_weights()
-            out = h.with_data(fused.layer_jet(h.data, self.knots, self._taylor(), table, w_base, h.request))
-            return self.with_fixed(h, out)
+            out = fused.layer_jet(h.data, self.knots, self._taylor(), table, w_base, h.request)
+            if self.recording is not None:
+                self.recording.append((h, out))
+            return self.with_fixed(h, h.with_data(out))
         first, spline, base = self.jet_features(h)
         return self.jet_combine(h, first, spline, base)
 
@@ -194,7 +196,7 @@ class KANLayer(nn.Module):
         """Whether :meth:`jet` takes the fused CPU kernel for this jet."""
         if self.product not in PRODUCTS:
             raise KanpdeError(f"unknown layer product {self.product!r}; accepted: {', '.join(PRODUCTS)}")
-        if self.product not in ("auto", "fused") or self.recording is not None:
+        if self.product not in ("auto", "fused"):
             return False
         usable = (h.data.device.type == "cpu" and h.data.dtype in (torch.float32, torch.float64)
                   and self._order <= fused.MAX_ORDER and fused.available())
@@ -219,7 +221,7 @@ class KANLayer(nn.Module):
         product = "auto" if self.product == "fused" else self.product
         out = base @ w_base + spline_product(spline, first, table, product)  # (C, N, out)
         if self.recording is not None:
-            self.recording.append((first, spline, base, out))
+            self.recording.append((h, out))
         return self.with_fixed(h, h.with_data(out))
 
     def _taylor(self) -> Tensor:

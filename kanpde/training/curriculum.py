@@ -11,6 +11,7 @@ from kanpde.errors import KanpdeError
 
 # dense quasi-Newton: ssbroyden, ssbfgs, bfgs; least squares: lm (Levenberg-Marquardt), gn (Gauss-Newton)
 OPTIMIZERS = ("adam", "lbfgs", "ssbroyden", "ssbfgs", "bfgs", "lm", "gn")
+LOSSES = ("mse", "sqrt", "log")  # what a stage's optimizer minimises: the loss, its square root, its log
 
 
 @dataclass
@@ -19,10 +20,14 @@ class Stage:
     a step; lm, gn: one Gauss-Newton step); grid: extend the KAN grid to this size
     at the start (None: keep); update_grid: adapt the knots to the interior points at the
     start; resample_every: draw new points every N steps (0: keep the stage's points);
+    resample_restart: L-BFGS and the quasi-Newton methods forget their curvature when the
+    points are redrawn (else they keep it: it stays a good approximation for similar points);
     stall_rtol: a stage of any optimizer but Adam ends once two steps in a row each lowered the loss by less
     than this fraction (it has stalled, and further steps only cost time); 0: run all steps.
     sparsify: weight of the sparsity regulariser (L1 + ``entropy`` x entropy of the KAN's
-    edge scales, see training.losses.sparsity) added to the loss; 0: off."""
+    edge scales, see training.losses.sparsity) added to the loss; 0: off. loss: what the
+    optimizer minimises, the loss itself (mse), its square root (sqrt) or its log (log);
+    lm and gn minimise the sum of squares (mse) by construction."""
 
     steps: int
     optimizer: str = "adam"
@@ -30,9 +35,11 @@ class Stage:
     grid: int | None = None
     update_grid: bool = False
     resample_every: int = 0
+    resample_restart: bool = False
     stall_rtol: float = 1e-8
     sparsify: float = 0.0
     entropy: float = 2.0
+    loss: str = "mse"
 
     def __post_init__(self):
         if self.optimizer not in OPTIMIZERS:
@@ -40,6 +47,11 @@ class Stage:
         if min(self.steps, self.resample_every, self.stall_rtol, self.sparsify, self.entropy) < 0 or self.lr <= 0:
             raise KanpdeError(f"stage {self}: steps, resample_every, stall_rtol, sparsify and entropy "
                               "must be >= 0 and lr > 0")
+        if self.loss not in LOSSES:
+            raise KanpdeError(f"unknown stage loss {self.loss!r}; accepted: {', '.join(LOSSES)}")
+        if self.loss != "mse" and self.optimizer in ("lm", "gn"):
+            raise KanpdeError(f"a {self.optimizer} stage minimises the sum of squares itself; its loss must "
+                              f"be mse, not {self.loss!r}")
         if self.grid is not None and self.grid < 1:
             raise KanpdeError(f"stage grid size must be a positive integer; got {self.grid}")
 

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
+from kanpde.jet import Jet
 from kanpde.model import KAN
 
 if TYPE_CHECKING:
@@ -90,7 +91,7 @@ def _per_point(objective: Objective, model: KAN, params: Sequence[Tensor]) -> tu
     r = torch.cat([b.reshape(-1) for b in blocks.values()]).detach()
     if any(len(record) != 1 for record in records):  # not one joint jet pass: rows would be wrong
         return r, torch.zeros(len(r), sum(p.numel() for p in params), dtype=r.dtype, device=r.device)
-    outs = [record[0][3] for record in records]
+    outs = [record[0][1] for record in records]
     layer_params = {id(p) for layer in model.layers for p in (layer.coef, layer.w_base, layer.w_spline)}
     others = [p for p in params if id(p) not in layer_params]
     offsets = objective.point_offsets()
@@ -136,15 +137,17 @@ def _column_ranges(params: Sequence[Tensor]) -> dict[int, tuple[int, int]]:
     return ranges
 
 
-def _layer_rows(layer, record: tuple[Tensor, Tensor, Tensor, Tensor], delta: Tensor) -> dict[int, Tensor]:
+def _layer_rows(layer, record: tuple[Jet, Tensor], delta: Tensor) -> dict[int, Tensor]:
     """Per-point derivatives of one residual per point with respect to the layer's
-    parameters, from the layer's features and delta = d r_p / d out (C, P, out):
-    id(param) -> (P, numel) in the parameter's own element order."""
-    first, spline, base, _ = record  # (P, in), (C, P, in, k+1), (C, P, in), (C, P, out)
-    points, n_in, k1 = spline.shape[1], spline.shape[2], spline.shape[3]
-    n_out, n_basis = layer.out_dim, layer.coef.shape[1]
-    mask = layer.mask
+    parameters, from the layer's features at its input jet and delta = d r_p / d out
+    (C, P, out): id(param) -> (P, numel) in the parameter's own element order."""
+    h = record[0]
     with torch.no_grad():
+        # (P, in), (C, P, in, k+1), (C, P, in)
+        first, spline, base = layer.jet_features(Jet(h.request, h.data.detach()))
+        points, n_in, k1 = spline.shape[1], spline.shape[2], spline.shape[3]
+        n_out, n_basis = layer.out_dim, layer.coef.shape[1]
+        mask = layer.mask
         w_base = torch.einsum("cpi,cpo->pio", base, delta) * mask  # (P, in, out)
         local = torch.einsum("cpir,cpo->piro", spline, delta)  # (P, in, k+1, out)
         index = (first[..., None] + torch.arange(k1, device=first.device))[..., None].expand(points, n_in, k1, n_out)

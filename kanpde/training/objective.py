@@ -1,7 +1,8 @@
 """What a stage minimises, in the three forms its optimizers ask for.
 
 - ``objective()``: the scalar loss, sum over terms of weight x mean square (plus the
-  sparsity regulariser of a sparsifying stage);
+  sparsity regulariser of a sparsifying stage), or its square root or log (the stage's
+  ``loss``: ``plain(value)`` gives the loss back from it);
 - ``objective.residuals()``: the vector r (M,) whose sum of squares is that loss (each
   term's residual scaled by sqrt(weight / its count)), for least-squares methods;
 - ``objective.jacobian(params)``: r and its Jacobian J (M, n) with respect to ``params``
@@ -37,13 +38,14 @@ from kanpde.training.weighting import ResidualReduction
 class Objective:
     def __init__(self, problem: Problem, model: nn.Module, batch: Batch, requests: Requests,
                  weights: Mapping[str, float], reduction: ResidualReduction | None = None,
-                 sparsify: float = 0.0, entropy: float = 2.0):
+                 sparsify: float = 0.0, entropy: float = 2.0, loss: str = "mse"):
         self.problem, self.model = problem, model
         self.batch = batch
         self.requests = requests
         self.weights = {**weights, SPARSITY: sparsify}
         self.reduction = reduction
         self.sparsify, self.entropy = sparsify, entropy
+        self.loss = loss
         self.latest: dict[str, torch.Tensor] = {}
 
     @property
@@ -69,18 +71,25 @@ class Objective:
         if self.sparsify:
             terms[SPARSITY] = sparsity(self.model, self.batch.interior, self.entropy)  # type: ignore[arg-type]
         self._keep(terms)
-        return total_loss(terms, self.weights)
+        total = total_loss(terms, self.weights)
+        return total.sqrt() if self.loss == "sqrt" else total.log() if self.loss == "log" else total
+
+    def plain(self, value: torch.Tensor) -> torch.Tensor:
+        """The loss from a value of ``objective()``."""
+        return value.square() if self.loss == "sqrt" else value.exp() if self.loss == "log" else value
 
     def residual_blocks(self) -> dict[str, torch.Tensor]:
-        """Each term's residual (N_t, k_t) times sqrt(weight / (N_t k_t)): their squares sum
+        """Each term's residual (N_t, k_t) times sqrt(weight / (N_t k_t)) (and the PDE
+        residual's rows times the square roots of held point weights): their squares sum
         to the loss."""
         if self.sparsify:
             raise KanpdeError("a least-squares stage (lm, gn) minimises a sum of squares; the sparsity "
                               "regulariser is not one: set the stage's sparsify to 0, or use adam or lbfgs")
-        if self.reduction is not None:
-            raise KanpdeError("a least-squares stage (lm, gn) does not take point weights that change "
-                              "from step to step; they act in Adam stages only")
         blocks = term_residuals(self.problem, self.model, self.batch, self.requests)
+        if self.reduction is not None:  # held for the stage (see training.weighting)
+            r = blocks[RESIDUAL]
+            weights = self.reduction.point_weights(r.detach().square().mean(dim=1), self.batch.interior)
+            blocks[RESIDUAL] = r * weights.sqrt()[:, None]
         self._keep({name: r.square().mean() for name, r in blocks.items()})
         return {name: r * (self.weights[name] / r.numel()) ** 0.5 for name, r in blocks.items()}
 

@@ -11,6 +11,7 @@ and offers:
   methods), so the stage loop may check every step at no cost;
 - ``fixed_objective``: True when the objective must not change during the stage (point
   weights frozen): curvature pairs and Jacobians belong to one objective;
+- ``new_points()``: told that the objective's points were redrawn;
 - ``finished(loss)``: told each step's loss (when ``reads_loss``), says whether the stage
   is done (stalled, or converged to rounding level);
 - ``export(model)`` / ``adopt(saved, model, refits)``: the state carried to the next
@@ -54,6 +55,9 @@ class StageOptimizer:
 
     def finished(self, loss: float) -> bool:
         return False
+
+    def new_points(self) -> None:
+        return None
 
     def export(self, model: nn.Module) -> dict[str, Any]:
         return {}
@@ -137,9 +141,18 @@ class ClosureOptimizer(StageOptimizer):
 
     def __init__(self, stage: Stage, params: Sequence[torch.Tensor]):
         self.stop = _StopRule(stage.stall_rtol, params[0].dtype)
+        self.restart_on_new_points = stage.resample_restart
 
     def finished(self, loss: float) -> bool:
         return self.stop(loss)
+
+    def new_points(self) -> None:
+        if self.restart_on_new_points:
+            self.forget()
+
+    def forget(self) -> None:
+        """Drop the curvature learnt so far."""
+        return None
 
 
 class RescaledLBFGS(ClosureOptimizer):
@@ -150,7 +163,7 @@ class RescaledLBFGS(ClosureOptimizer):
     value keeps y.s in range; each time the loss has fallen 10x below the reference, or a
     whole step did not lower it (a failed line search leaves torch's L-BFGS stuck on the
     same direction), the reference is reset and the memory restarted. A step is up to ``max_iter``
-    iterations.
+    iterations. A log loss (negative, and its y.s scale-free) is not rescaled.
     """
 
     def __init__(self, stage: Stage, params, max_iter: int = 20, history_size: int = 50):
@@ -167,15 +180,20 @@ class RescaledLBFGS(ClosureOptimizer):
         self.reference = None  # the first loss evaluated after the restart
         self.lbfgs = torch.optim.LBFGS(self.params, **self.options)
 
+    def forget(self) -> None:
+        self.last = None  # the next step restarts the memory
+
     def step(self, objective: Objective) -> torch.Tensor:
-        if self.last is None or self.reference is None or self.stalled or self.last < 0.1 * self.reference:
+        rescale = objective.loss != "log"
+        if (self.last is None or self.reference is None or self.stalled
+                or (rescale and self.last < 0.1 * self.reference)):
             self._restart()
 
         def closure():
             self.lbfgs.zero_grad(set_to_none=True)
             loss = objective()
             if self.reference is None:
-                self.reference = max(float(loss.detach()), 1e-300)
+                self.reference = max(float(loss.detach()), 1e-300) if rescale else 1.0
             scaled = loss / self.reference
             scaled.backward()
             return scaled
@@ -224,6 +242,9 @@ class DenseQuasiNewton(_Delegate):
         params = list(params)
         super().__init__(stage, params)
         self.method = QuasiNewton(params, method=stage.optimizer, lr=stage.lr)
+
+    def forget(self) -> None:
+        self.method.restart()
 
     def export(self, model: nn.Module) -> dict[str, Any]:
         return {"inverse_hessian": self.method.H, "fresh": self.method.fresh}

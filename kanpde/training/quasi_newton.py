@@ -126,7 +126,8 @@ class QuasiNewton:
         self.fresh, self.stalled = bool(state["fresh"]), bool(state["stalled"])
         self.iterations, self.evaluations = int(state["iterations"]), int(state["evaluations"])
 
-    def _restart(self) -> None:
+    def restart(self) -> None:
+        """H = I: forget the curvature (its scale is set again by the next update)."""
         self.H = torch.eye(self.n, dtype=self.dtype, device=self.device)
         self.fresh = True
 
@@ -166,7 +167,7 @@ class QuasiNewton:
             d = -(self.H @ g)
             gtd = g.dot(d)
             if not float(gtd) < 0:  # H lost positive definiteness to rounding: steepest descent
-                self._restart()
+                self.restart()
                 d, gtd = -g, -g.dot(g)
             # from the identity, a first step of length lr in the max norm (as torch's L-BFGS)
             t0 = min(1.0, 1.0 / float(g.abs().sum())) * self.lr if self.fresh else self.lr
@@ -180,7 +181,7 @@ class QuasiNewton:
                     log.debug("QuasiNewton: the line search failed from H = I; ending the step")
                     break
                 log.debug("QuasiNewton: the line search failed; restarting H = I")
-                self._restart()
+                self.restart()
                 continue
             s = t * d
             self._update(s, g_new - g, t, g)

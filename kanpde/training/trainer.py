@@ -252,19 +252,28 @@ def _run_stage(problem, model, stage: Stage, index: int, optimizer: StageOptimiz
                generator, weights, log_every: int, run: _Run) -> tuple[StageSummary, Batch]:
     start, first = time.perf_counter(), None
     # point weights change from step to step; an optimizer that needs one fixed objective
-    # (curvature pairs, Jacobians) minimises the plain mean square residual
-    reduction = None if optimizer.fixed_objective else run.reduction
-    objective = Objective(problem, model, batch, run.requests, weights, reduction, stage.sparsify, stage.entropy)
+    # (curvature pairs, Jacobians) minimises the plain mean square residual, or holds the
+    # weights of the stage start (see training.weighting)
+    reduction = run.reduction
+    if reduction is not None and not optimizer.fixed_objective:
+        reduction.release()
+    elif reduction is not None and reduction.config.hold:
+        reduction.hold()
+    else:
+        reduction = None
+    objective = Objective(problem, model, batch, run.requests, weights, reduction, stage.sparsify, stage.entropy,
+                          stage.loss)
     steps_run, finished = 0, False
     for stage_step in range(1, stage.steps + 1):
         if stage.resample_every and stage_step > 1 and (stage_step - 1) % stage.resample_every == 0:
             objective.batch = batch = sample_batch(problem, sampler, generator, batch.interior.dtype,
                                                    batch.interior.device, model, run.requests)
+            optimizer.new_points()
         log_now = stage_step % log_every == 0 or stage_step in (1, stage.steps)
         # an optimizer that reads its loss every step: keep each step's model, to log the last one
         before = copy.deepcopy(model.state_dict()) if log_now or optimizer.reads_loss else None
         objective.new_step()
-        loss = optimizer.step(objective)
+        loss = objective.plain(optimizer.step(objective))
         run.step += 1
         steps_run = stage_step
         if optimizer.reads_loss:

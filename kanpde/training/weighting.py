@@ -1,9 +1,11 @@
 """Weights of the residual's points within the residual term.
 
 Two switchable schemes, both refreshed once per optimizer step from that step's first
-residual (detached). They act in Adam stages; L-BFGS stages minimise the plain mean
-(their curvature pairs need one fixed objective, and a step-to-step reweighting lets
-L-BFGS lower the weighted loss by neglecting late times):
+residual (detached). They act in Adam stages. The other optimizers (L-BFGS, quasi-Newton,
+least squares) need one fixed objective for their curvature pairs or Jacobians, and a
+step-to-step reweighting lets them lower the weighted loss by neglecting late times: their
+stages minimise the plain mean, or with ``hold``, the weights refreshed once at the stage
+start and held through the stage (updated between stages):
 
 - **causal** weighting in time (Wang, Sankaran & Perdikaris 2024): the time range is cut
   into ``bins`` slabs with mean square residuals L_1..L_M; slab k is weighted by
@@ -27,12 +29,15 @@ from kanpde.errors import KanpdeError
 @dataclass
 class PointWeighting:
     """causal: epsilon of causal weighting (0: off); bins: its number of time slabs;
-    attention: the attention step size eta (0: off); decay: its memory gamma."""
+    attention: the attention step size eta (0: off); decay: its memory gamma; hold: in
+    stages of optimizers other than Adam, use the weights of the stage start, held (else
+    those stages minimise the plain mean)."""
 
     causal: float = 0.0
     bins: int = 32
     attention: float = 0.0
     decay: float = 0.999
+    hold: bool = False
 
     def __post_init__(self):
         if self.causal < 0 or self.attention < 0 or self.bins < 1 or not 0 <= self.decay < 1:
@@ -54,16 +59,30 @@ class ResidualReduction:
         self.config = config
         self.time_bounds = time_bounds
         self.fresh = False  # weights already refreshed in this step
+        self.holding = False  # weights refreshed once, then held until release()
         self._points: torch.Tensor | None = None  # the points the weights below belong to
         self._attention = torch.ones(0)  # (N,), set with the points
         self._slabs = torch.zeros(0, dtype=torch.long)  # (N,) slab index of each point (causal only)
         self.causal_weights = torch.ones(0)  # (bins,), refreshed every step (causal only)
 
     def new_step(self) -> None:
-        self.fresh = False
+        if not self.holding:
+            self.fresh = False
+
+    def hold(self) -> None:
+        """Refresh the weights at the next evaluation, then keep them (a stage start)."""
+        self.holding, self.fresh = True, False
+
+    def release(self) -> None:
+        self.holding, self.fresh = False, False
 
     def __call__(self, squares: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """squares: (N,) mean square over the equations at each point; x: (N, d)."""
+        return (self.point_weights(squares, x) * squares).mean()
+
+    def point_weights(self, squares: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """The weights w (N,), detached, that make the term mean(w * squares), refreshed
+        first when this step has not yet done so."""
         if self._points is not x:  # new points: the weights start again
             self._points, self.fresh = x, False
             self._attention = torch.ones_like(squares.detach())
@@ -72,10 +91,12 @@ class ResidualReduction:
         if not self.fresh:
             self._refresh(squares.detach())
             self.fresh = True
-        weighted = squares * self._attention.square()
+        weights = self._attention.square()
         if self.config.causal <= 0:
-            return weighted.mean()
-        return (self.causal_weights * self._slab_means(weighted)).mean()
+            return weights
+        # mean over bins of c_k x (mean over slab k): point i of slab k counts N c_k / (bins n_k)
+        counts = torch.bincount(self._slabs, minlength=self.config.bins).clamp(min=1).to(weights.dtype)
+        return weights * (len(weights) / self.config.bins) * (self.causal_weights / counts)[self._slabs]
 
     def _slab_index(self, x: torch.Tensor) -> torch.Tensor:
         t0, t1 = self.time_bounds  # type: ignore[misc]  # not None when causal > 0 (checked in __init__)
