@@ -16,18 +16,23 @@ LOSSES = ("mse", "sqrt", "log")  # what a stage's optimizer minimises: the loss,
 
 @dataclass
 class Stage:
-    """steps: optimizer steps (lbfgs and the dense quasi-Newton methods: up to 20 iterations
-    a step; lm, gn: one Gauss-Newton step); grid: extend the KAN grid to this size
-    at the start (None: keep); update_grid: adapt the knots to the interior points at the
-    start; resample_every: draw new points every N steps (0: keep the stage's points);
-    resample_restart: L-BFGS and the quasi-Newton methods forget their curvature when the
-    points are redrawn (else they keep it: it stays a good approximation for similar points);
-    stall_rtol: a stage of any optimizer but Adam ends once two steps in a row each lowered the loss by less
-    than this fraction (it has stalled, and further steps only cost time); 0: run all steps.
-    sparsify: weight of the sparsity regulariser (L1 + ``entropy`` x entropy of the KAN's
-    edge scales, see training.losses.sparsity) added to the loss; 0: off. loss: what the
-    optimizer minimises, the loss itself (mse), its square root (sqrt) or its log (log);
-    lm and gn minimise the sum of squares (mse) by construction."""
+    """One stage of the curriculum.
+
+    steps: optimizer steps (lbfgs and the dense quasi-Newton methods: up to 20 iterations
+    a step; lm, gn: one Gauss-Newton step). lr: Adam's learning rate, the first step
+    length of the line-search methods, lm's first damping (relative to J^T J). grid:
+    extend the KAN grid to this size at the start (None: keep). update_grid: adapt the
+    knots to the interior points at the start. resample_every: draw new points every N
+    steps (0: keep the stage's points). resample_restart: L-BFGS and the quasi-Newton
+    methods forget their curvature when the points are redrawn (else they keep it).
+    stall_rtol: a stage of any optimizer but Adam ends once two steps in a row each
+    lowered the loss by less than this fraction (it has stalled, and further steps only
+    cost time); 0: run all steps. sparsify: weight of the sparsity regulariser (L1 +
+    ``entropy`` x entropy of the KAN's edge scales, see training.losses.sparsity) added to
+    the loss; 0: off. loss: what the optimizer minimises, the loss itself (mse), its
+    square root (sqrt) or its log (log); lm and gn minimise the sum of squares (mse) by
+    construction.
+    """
 
     steps: int
     optimizer: str = "adam"

@@ -46,27 +46,50 @@ GENERIC_CHUNK = 256  # residual rows per batched backward pass on the generic pa
 
 
 def residual_jacobian(objective: Objective, params: Sequence[Tensor]) -> tuple[Tensor, Tensor]:
-    """r (M,) and J = dr/dparams (M, n), columns in the order of ``params`` flattened."""
+    """r (M,) and J = dr/dparams (M, n), columns in the order of ``params`` flattened.
+
+    On a KAN, every term's rows come from the per-point construction, checked once per
+    point set (``objective.fast_terms``) against reverse mode along a random vector; the
+    terms that fail (a condition coupling points, a term evaluated by autograd) get their
+    rows by reverse mode, one pass per residual."""
     model = objective.model
-    if isinstance(model, KAN) and objective.per_point is not False:
-        r, J = _per_point(objective, model, params)
-        if objective.per_point is None:  # first Jacobian on these points: check it
-            objective.per_point = _agrees(r, J, objective, params)
-            if not objective.per_point:
-                log.info("the residual couples points or is not all from the jet: Jacobian by reverse "
-                         "mode, one pass per residual (slower)")
-        if objective.per_point:
-            return r, J
-    return _generic(objective, params)
+    if not isinstance(model, KAN):
+        return _generic(objective, params)
+    with torch.enable_grad(), _recording(model) as records:
+        blocks = objective.residual_blocks()
+    r = torch.cat([b.reshape(-1) for b in blocks.values()]).detach()
+    J = r.new_zeros(len(r), sum(p.numel() for p in params))
+    rows, start = {}, 0  # term -> its rows of r
+    for name, block in blocks.items():
+        rows[name] = (start, start + block.numel())
+        start += block.numel()
+    if all(len(record) == 1 for record in records):  # one joint jet pass over all the points
+        _per_point(J, blocks, rows, records, model, params, objective.point_offsets())
+    elif objective.fast_terms is None:
+        objective.fast_terms = set()
+    if objective.fast_terms is None:  # first Jacobian on these points: check each term
+        objective.fast_terms = {name for name, block in blocks.items()
+                                if _agrees(block, J[slice(*rows[name])], params)}
+        slow = [name for name in blocks if name not in objective.fast_terms]
+        if slow:
+            log.warning("Jacobian rows of %s by reverse mode, one backward pass per residual (the term couples "
+                        "points or is not all from the jet): slow for many points; a quasi-Newton stage "
+                        "(ssbroyden) costs no more per step than L-BFGS", ", ".join(slow))
+    vector = torch.cat([b.reshape(-1) for b in blocks.values()])
+    for name in blocks:
+        if name not in objective.fast_terms:
+            J[slice(*rows[name])] = _reverse_rows(vector, params, *rows[name])
+    return r, J
 
 
-def _agrees(r: Tensor, J: Tensor, objective: Objective, params: Sequence[Tensor]) -> bool:
+def _agrees(block: Tensor, J: Tensor, params: Sequence[Tensor]) -> bool:
+    """J (rows of ``block``, n) against reverse mode along a random vector u: J^T u."""
+    u = torch.randn(block.shape, generator=torch.Generator().manual_seed(0), dtype=block.dtype).to(block.device)
     with torch.enable_grad():
-        vector = objective.residuals()
-        grads = torch.autograd.grad(0.5 * vector.square().sum(), params, allow_unused=True)
+        grads = torch.autograd.grad(block, params, grad_outputs=u, retain_graph=True, allow_unused=True)
     g = _flat(grads, params)
-    gap = float((J.T @ r - g).norm())
-    return gap <= CHECK_RTOL.get(r.dtype, 1e-3) * max(float(g.norm()), 1e-300)
+    gap = float((J.T @ u.reshape(-1) - g).norm())
+    return gap <= CHECK_RTOL.get(block.dtype, 1e-3) * max(float(g.norm()), float(J.abs().max()), 1e-300)
 
 
 def _flat(grads: Sequence[Tensor | None], params: Sequence[Tensor]) -> Tensor:
@@ -85,26 +108,15 @@ def _recording(model: KAN) -> Iterator[list[list]]:
             layer.recording = None
 
 
-def _per_point(objective: Objective, model: KAN, params: Sequence[Tensor]) -> tuple[Tensor, Tensor]:
-    with torch.enable_grad(), _recording(model) as records:
-        blocks = objective.residual_blocks()
-    r = torch.cat([b.reshape(-1) for b in blocks.values()]).detach()
-    if any(len(record) != 1 for record in records):  # not one joint jet pass: rows would be wrong
-        return r, torch.zeros(len(r), sum(p.numel() for p in params), dtype=r.dtype, device=r.device)
+def _per_point(J: Tensor, blocks: dict[str, Tensor], rows: dict[str, tuple[int, int]], records: list[list],
+               model: KAN, params: Sequence[Tensor], offsets: dict[str, int]) -> None:
+    """Fill J's rows of every term as if each residual depended on its own point only."""
     outs = [record[0][1] for record in records]
     layer_params = {id(p) for layer in model.layers for p in (layer.coef, layer.w_base, layer.w_spline)}
     others = [p for p in params if id(p) not in layer_params]
-    offsets = objective.point_offsets()
-    equations = max(b.shape[1] for b in blocks.values())
-    n = sum(p.numel() for p in params)
-    J = r.new_zeros(len(r), n)
-    start_of = {}  # row where each block starts
-    row = 0
-    for name, b in blocks.items():
-        start_of[name] = row
-        row += b.numel()
     columns = _column_ranges(params)
-    for e in range(equations):  # delta of equation e at every point: one backward pass
+    device = J.device
+    for e in range(max(b.shape[1] for b in blocks.values())):  # delta of equation e at every point: one pass
         selectors = [torch.zeros_like(b) for b in blocks.values()]
         for s in selectors:
             if s.shape[1] > e:
@@ -116,17 +128,16 @@ def _per_point(objective: Objective, model: KAN, params: Sequence[Tensor]) -> tu
             if delta is not None:
                 per_point.update(_layer_rows(layer, record[0], delta))
         for name, b in blocks.items():
-            if b.shape[1] <= e:
-                continue
-            points = torch.arange(b.shape[0], device=r.device) + offsets[name]
-            rows = start_of[name] + torch.arange(b.shape[0], device=r.device) * b.shape[1] + e
+            if b.shape[1] <= e or offsets[name] + b.shape[0] > outs[0].shape[1]:
+                continue  # (a block with more rows than points: left to reverse mode by the check)
+            points = torch.arange(b.shape[0], device=device) + offsets[name]
+            term_rows = rows[name][0] + torch.arange(b.shape[0], device=device) * b.shape[1] + e
             for p in params:
                 if id(p) in per_point:
                     lo, hi = columns[id(p)]
-                    J[rows, lo:hi] = per_point[id(p)][points]
+                    J[term_rows, lo:hi] = per_point[id(p)][points]
     if others:
         _forward_columns(J, blocks, others, columns)
-    return r, J
 
 
 def _column_ranges(params: Sequence[Tensor]) -> dict[int, tuple[int, int]]:
@@ -176,16 +187,21 @@ def _forward_columns(J: Tensor, blocks: dict[str, Tensor], others: Sequence[Tens
 
 
 def _generic(objective: Objective, params: Sequence[Tensor]) -> tuple[Tensor, Tensor]:
-    """Reverse mode, a batch of residual rows per backward pass (vmapped)."""
     with torch.enable_grad():
         vector = objective.residuals()
-        rows = []
-        for start in range(0, len(vector), GENERIC_CHUNK):
-            size = min(GENERIC_CHUNK, len(vector) - start)
-            pick = vector.new_zeros(size, len(vector))
-            pick[torch.arange(size), start + torch.arange(size)] = 1.0
-            grads = torch.autograd.grad(vector, params, grad_outputs=pick, is_grads_batched=True,
-                                        retain_graph=True, allow_unused=True)
-            rows.append(torch.cat([(torch.zeros(size, p.numel(), dtype=vector.dtype, device=vector.device)
-                                    if g is None else g.reshape(size, -1)) for p, g in zip(params, grads)], dim=1))
-    return vector.detach(), torch.cat(rows)
+        return vector.detach(), _reverse_rows(vector, params, 0, len(vector))
+
+
+def _reverse_rows(vector: Tensor, params: Sequence[Tensor], start: int, stop: int) -> Tensor:
+    """Rows start..stop of d vector / d params by reverse mode, GENERIC_CHUNK rows per
+    (vmapped) backward pass."""
+    rows = []
+    for first in range(start, stop, GENERIC_CHUNK):
+        size = min(GENERIC_CHUNK, stop - first)
+        pick = vector.new_zeros(size, len(vector))
+        pick[torch.arange(size), first + torch.arange(size)] = 1.0
+        grads = torch.autograd.grad(vector, params, grad_outputs=pick, is_grads_batched=True,
+                                    retain_graph=True, allow_unused=True)
+        rows.append(torch.cat([(vector.new_zeros(size, p.numel()) if g is None else g.reshape(size, -1))
+                               for p, g in zip(params, grads)], dim=1))
+    return torch.cat(rows) if rows else vector.new_zeros(0, sum(p.numel() for p in params))

@@ -55,7 +55,7 @@ class Objective:
     @batch.setter
     def batch(self, batch: Batch) -> None:
         self._batch = batch
-        self.per_point: bool | None = None  # whether the fast Jacobian holds here (unchecked)
+        self.fast_terms: set[str] | None = None  # the terms whose fast Jacobian rows hold here (unchecked)
 
     def new_step(self) -> None:
         self.latest.clear()

@@ -257,14 +257,15 @@ class DenseQuasiNewton(_Delegate):
 
 class LeastSquares(_Delegate):
     """lm (Levenberg-Marquardt) or gn (Gauss-Newton) on the residual vector
-    (kanpde.training.gauss_newton). The damping carries over to the next stage."""
+    (kanpde.training.gauss_newton); the stage's lr is lm's first damping, relative to the
+    largest diagonal entry of J^T J. The damping reached carries over to the next stage."""
 
     method: GaussNewton
 
     def __init__(self, stage: Stage, params):
         params = list(params)
         super().__init__(stage, params)
-        self.method = GaussNewton(params, method=stage.optimizer)
+        self.method = GaussNewton(params, method=stage.optimizer, damping=stage.lr)
 
     def export(self, model: nn.Module) -> dict[str, Any]:
         return {"damping": self.method.damping}
