@@ -27,7 +27,7 @@ def kanpde(tmp_path, *args):
 
 
 def test_short_run_writes_a_run_directory_that_reproduces_its_metrics(tmp_path):
-    proc = kanpde(tmp_path, *SHORT, "model.widths=[3]")
+    proc = kanpde(tmp_path, *SHORT, "model.widths=[3]", "model.order=3")
     assert proc.returncode == 0, proc.stderr
     run = tmp_path / "run"
     metrics = json.loads((run / "metrics.json").read_text())
@@ -37,7 +37,7 @@ def test_short_run_writes_a_run_directory_that_reproduces_its_metrics(tmp_path):
     assert float(rows[-1]["loss"]) == pytest.approx(metrics["final_loss"])
     # oracle: the checkpoint, loaded into a fresh model, gives the reported error
     problem = hard_dirichlet(load_problem("poisson2d"))  # as configs/problem/poisson2d.yaml says
-    model = KAN([2, 3, 1], problem.domain.bounds, KANConfig(grid_size=3), dtype=torch.float64)
+    model = KAN([2, 3, 1], problem.domain.bounds, KANConfig(grid_size=3, order=3), dtype=torch.float64)
     extend_grid(model, 6)
     model.load_state_dict(torch.load(run / "model.pt")["state_dict"])
     assert evaluate(problem, model, n=400)["rel_l2"] == pytest.approx(metrics["rel_l2"], rel=1e-9)
