@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from kanpde import KAN, KANConfig, Stage, load_problem, solve
+from kanpde import KAN, MLP, KANConfig, Stage, load_problem, solve
 from kanpde.analysis import evaluate
 from kanpde.constraints import hard_dirichlet, hard_periodic
 from kanpde.errors import KanpdeError
@@ -115,12 +115,18 @@ def _kan(problem, widths, **kwargs):
     ("cavity", [4], {}),  # three equations a point, three outputs
     ("burgers_inverse", [3], {}),  # observed data, and the unknown nu: a column by forward mode
     ("helmholtz2d", [2, 3], {"mult": [1]}),  # product nodes
+    ("poisson2d", [5, 5], {"mlp": True}),  # the MLP baseline's linear layers
+    ("burgers_inverse", [4], {"mlp": True}),
 ])
 def test_the_per_point_jacobian_equals_reverse_mode(name, widths, kwargs):
     problem = load_problem(name)
     if name == "poisson2d":
         problem = hard_dirichlet(problem)
-    model = _kan(problem, widths, **kwargs)
+    if kwargs.pop("mlp", False):
+        model = MLP([problem.domain.dim, *widths, len(problem.components)], problem.domain.bounds, "tanh",
+                    generator=torch.Generator().manual_seed(1), dtype=F64)
+    else:
+        model = _kan(problem, widths, **kwargs)
     params = list(model.parameters()) + problem.unknown_tensors(F64, torch.device("cpu"))
     objective = _objective(problem, model)
     r, J = objective.jacobian(params)

@@ -212,6 +212,7 @@ class MLP(nn.Module):
         self.activation = activation
         self._act = _ACTIVATIONS[activation]
         self.input_map = InputMap(bounds, (-1.0, 1.0), dtype, device)
+        self.recording: list[tuple[Jet, Tensor]] | None = None  # see jet()
         self.linears = nn.ModuleList()
         for w_in, w_out in zip(widths[:-1], widths[1:]):
             linear = nn.Linear(w_in, w_out, dtype=dtype, device=device)
@@ -228,6 +229,45 @@ class MLP(nn.Module):
         for linear in self.linears[:-1]:
             h = self._act(linear(h))
         return self.linears[-1](h)
+
+    def jet(self, x: Tensor, request: JetRequest) -> Jet:
+        """Values and the requested input derivatives in one forward pass, as KAN.jet:
+        x: (N, d) -> Jet with channels (C, N, m). A linear layer maps every channel (its
+        bias only the value), the activation composes by the chain rule. When
+        ``self.recording`` is a list, each linear layer appends (input jet, output
+        channels (C, N, out)) to it (per-point Jacobians, training.jacobian)."""
+        h = input_jet(x, request)
+        if self.features is not None:
+            h = self.features.jet(h)
+        h = h.with_data(torch.cat([self.input_map(h.data[:1]), h.data[1:] * self.input_map.scale]))
+        last = len(self.linears) - 1
+        for index, linear in enumerate(cast("Sequence[nn.Linear]", self.linears)):
+            out = h.data @ linear.weight.T  # (C, N, out)
+            out = torch.cat([out[:1] + linear.bias, out[1:]])
+            if self.recording is not None:
+                self.recording.append((h, out))
+            h = h.with_data(out)
+            if index < last:
+                h = h.with_data(h.compose(*_activation_derivatives(self.activation, h.value, request.order)))
+        return h
+
+
+def _activation_derivatives(name: str, x: Tensor, order: int) -> list[Tensor]:
+    """The activation and its first ``order`` (<= 2) derivatives at x, elementwise."""
+    if name == "tanh":
+        t = torch.tanh(x)
+        slope = 1 - t * t
+        return [t, slope, -2 * t * slope][:order + 1]
+    if name == "sin":
+        return [torch.sin(x), torch.cos(x), -torch.sin(x)][:order + 1]
+    if name == "silu":
+        s = torch.sigmoid(x)
+        ds = s * (1 - s)
+        return [x * s, s + x * ds, ds * (2 + x * (1 - 2 * s))][:order + 1]
+    # gelu(x) = x Phi(x): gelu' = Phi + x phi, gelu'' = phi (2 - x^2)
+    phi = torch.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
+    cdf = 0.5 * (1 + torch.erf(x / math.sqrt(2)))
+    return [x * cdf, cdf + x * phi, phi * (2 - x * x)][:order + 1]
 
 
 def count_parameters(model: nn.Module) -> int:

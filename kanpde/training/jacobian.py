@@ -31,10 +31,10 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from kanpde.jet import Jet
-from kanpde.model import KAN
+from kanpde.model import KAN, MLP, KANLayer
 
 if TYPE_CHECKING:
     from kanpde.training.objective import Objective
@@ -53,18 +53,19 @@ def residual_jacobian(objective: Objective, params: Sequence[Tensor]) -> tuple[T
     terms that fail (a condition coupling points, a term evaluated by autograd) get their
     rows by reverse mode, one pass per residual."""
     model = objective.model
-    if not isinstance(model, KAN):
+    if not isinstance(model, (KAN, MLP)):
         return _generic(objective, params)
     with torch.enable_grad(), _recording(model) as records:
         blocks = objective.residual_blocks()
+    units = _units(model)
     r = torch.cat([b.reshape(-1) for b in blocks.values()]).detach()
     J = r.new_zeros(len(r), sum(p.numel() for p in params))
     rows, start = {}, 0  # term -> its rows of r
     for name, block in blocks.items():
         rows[name] = (start, start + block.numel())
         start += block.numel()
-    if all(len(record) == 1 for record in records):  # one joint jet pass over all the points
-        _per_point(J, blocks, rows, records, model, params, objective.point_offsets())
+    if len(records) == len(units):  # one joint jet pass over all the points
+        _per_point(J, blocks, rows, list(zip(units, records)), params, objective.point_offsets())
     elif objective.fast_terms is None:
         objective.fast_terms = set()
     if objective.fast_terms is None:  # first Jacobian on these points: check each term
@@ -96,23 +97,31 @@ def _flat(grads: Sequence[Tensor | None], params: Sequence[Tensor]) -> Tensor:
     return torch.cat([(torch.zeros_like(p) if g is None else g).reshape(-1) for p, g in zip(params, grads)])
 
 
+def _units(model: KAN | MLP) -> list:
+    """The parametrised layers, in the order their jets are computed."""
+    return list(model.layers) if isinstance(model, KAN) else list(model.linears)
+
+
 @contextlib.contextmanager
-def _recording(model: KAN) -> Iterator[list[list]]:
-    records: list[list] = [[] for _ in model.layers]
-    for layer, record in zip(model.layers, records):
-        layer.recording = record
+def _recording(model: KAN | MLP) -> Iterator[list[tuple[Jet, Tensor]]]:
+    """(input jet, output channels) of every parametrised layer, in order, while inside."""
+    records: list[tuple[Jet, Tensor]] = []
+    holders = list(model.layers) if isinstance(model, KAN) else [model]
+    for holder in holders:
+        holder.recording = records
     try:
         yield records
     finally:
-        for layer in model.layers:
-            layer.recording = None
+        for holder in holders:
+            holder.recording = None
 
 
-def _per_point(J: Tensor, blocks: dict[str, Tensor], rows: dict[str, tuple[int, int]], records: list[list],
-               model: KAN, params: Sequence[Tensor], offsets: dict[str, int]) -> None:
+def _per_point(J: Tensor, blocks: dict[str, Tensor], rows: dict[str, tuple[int, int]],
+               layers: list[tuple[nn.Module, tuple[Jet, Tensor]]], params: Sequence[Tensor],
+               offsets: dict[str, int]) -> None:
     """Fill J's rows of every term as if each residual depended on its own point only."""
-    outs = [record[0][1] for record in records]
-    layer_params = {id(p) for layer in model.layers for p in (layer.coef, layer.w_base, layer.w_spline)}
+    outs = [out for _, (_, out) in layers]
+    layer_params = {id(p) for layer, _ in layers for p in layer.parameters()}
     others = [p for p in params if id(p) not in layer_params]
     columns = _column_ranges(params)
     device = J.device
@@ -124,9 +133,11 @@ def _per_point(J: Tensor, blocks: dict[str, Tensor], rows: dict[str, tuple[int, 
         deltas = torch.autograd.grad(list(blocks.values()), outs, grad_outputs=selectors,
                                      retain_graph=True, allow_unused=True)
         per_point = {}  # id(param) -> (P, numel): d r_{p, e} / d param at every point p
-        for layer, record, delta in zip(model.layers, records, deltas):
-            if delta is not None:
-                per_point.update(_layer_rows(layer, record[0], delta))
+        for (layer, (h, _)), delta in zip(layers, deltas):
+            if delta is not None and isinstance(layer, KANLayer):
+                per_point.update(_layer_rows(layer, h, delta))
+            elif delta is not None and isinstance(layer, nn.Linear):
+                per_point.update(_linear_rows(layer, h, delta))
         for name, b in blocks.items():
             if b.shape[1] <= e or offsets[name] + b.shape[0] > outs[0].shape[1]:
                 continue  # (a block with more rows than points: left to reverse mode by the check)
@@ -148,11 +159,10 @@ def _column_ranges(params: Sequence[Tensor]) -> dict[int, tuple[int, int]]:
     return ranges
 
 
-def _layer_rows(layer, record: tuple[Jet, Tensor], delta: Tensor) -> dict[int, Tensor]:
-    """Per-point derivatives of one residual per point with respect to the layer's
-    parameters, from the layer's features at its input jet and delta = d r_p / d out
+def _layer_rows(layer: KANLayer, h: Jet, delta: Tensor) -> dict[int, Tensor]:
+    """Per-point derivatives of one residual per point with respect to a KAN layer's
+    parameters, from the layer's features at its input jet h and delta = d r_p / d out
     (C, P, out): id(param) -> (P, numel) in the parameter's own element order."""
-    h = record[0]
     with torch.no_grad():
         # (P, in), (C, P, in, k+1), (C, P, in)
         first, spline, base = layer.jet_features(Jet(h.request, h.data.detach()))
@@ -167,6 +177,13 @@ def _layer_rows(layer, record: tuple[Jet, Tensor], delta: Tensor) -> dict[int, T
         w_spline = torch.einsum("pigo,igo->pio", table, layer.coef.detach()) * mask
     return {id(layer.coef): coef.reshape(points, -1), id(layer.w_base): w_base.reshape(points, -1),
             id(layer.w_spline): w_spline.reshape(points, -1)}
+
+
+def _linear_rows(linear: nn.Linear, h: Jet, delta: Tensor) -> dict[int, Tensor]:
+    """As :func:`_layer_rows` for a linear layer out = h W^T (+ b on the value channel)."""
+    with torch.no_grad():
+        weight = torch.einsum("cpo,cpi->poi", delta, h.data.detach())  # (P, out, in)
+        return {id(linear.weight): weight.reshape(len(weight), -1), id(linear.bias): delta[0]}
 
 
 def _forward_columns(J: Tensor, blocks: dict[str, Tensor], others: Sequence[Tensor],

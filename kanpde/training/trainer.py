@@ -160,7 +160,9 @@ def solve(problem: Problem, model: nn.Module, curriculum: Sequence[Stage], *,
                 refits = extend_grid(model, stage.grid)
             if isinstance(model, KAN) and stage.update_grid:
                 update_grid(model, batch.interior)
-            run.new_stage(run.good_loss)
+            # a grid change keeps the function exactly only between nested grids (G -> 2G);
+            # otherwise the model's loss is unknown until the stage's first step measures it
+            run.new_stage(math.inf if refits or stage.update_grid else run.good_loss)
             optimizer = make_optimizer(stage, model, unknowns)
             optimizer.adopt(carried, model, refits)
             for cb in callbacks:
