@@ -79,10 +79,13 @@ def run_case(case: Case, model: str, out_dir: Path, device: str, timeout: float)
 
 
 def run_suite(tier: str, out_dir: Path, device: str = "auto", models=MODELS, timeout: float = 3600.0,
-              on_case=None) -> list[dict]:
-    """Every case of the tier with every model, in order; on_case(record) after each."""
+              on_case=None, problems=None) -> list[dict]:
+    """Every case of the tier (of ``problems`` only, when given) with every model, in
+    order; on_case(record) after each."""
     records = []
     for case in tier_cases(tier):
+        if problems is not None and case.problem not in problems:
+            continue
         for model in models:
             records.append(run_case(case, model, Path(out_dir), device, timeout))
             if on_case is not None:

@@ -31,6 +31,7 @@ from kanpde.bench.accuracy import table as accuracy_table
 from kanpde.bench.fitting import run_fit_bench
 from kanpde.bench.fitting import table as fit_table
 from kanpde.bench.speed import CONFIGS, Config, copy_bandwidth, measure_main, run_isolated
+from kanpde.problem import known_problems
 
 log = logging.getLogger("kanpde.bench")
 
@@ -159,6 +160,8 @@ def parse(argv):
     accuracy.add_argument("--tier", default="smoke", choices=["smoke", "full"])
     accuracy.add_argument("--models", default="kan,mlp", type=_choices(MODELS),
                           help="comma-separated, from kan,mlp (default: both)")
+    accuracy.add_argument("--problems", type=_choices(known_problems()),
+                          help="comma-separated subset of the tier's problems (default: all of them)")
     accuracy.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     accuracy.add_argument("--out", help="folder of the runs (default outputs/accuracy/<tier>-<time>)")
     accuracy.add_argument("--timeout", type=float, default=3600.0, help="seconds per run")
@@ -199,7 +202,7 @@ def main(argv=None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.command == "accuracy":
         out = Path(args.out or f"outputs/accuracy/{args.tier}-{time.strftime('%Y-%m-%d_%H-%M-%S')}")
-        records = run_suite(args.tier, out, args.device, args.models, args.timeout,
+        records = run_suite(args.tier, out, args.device, args.models, args.timeout, problems=args.problems,
                             on_case=lambda r: log.info("%s, %s: rel_l2 %s", r["problem"], r["model"],
                                                        r.get("rel_l2", r.get("error"))))
         print(accuracy_table(records))
