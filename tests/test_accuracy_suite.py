@@ -47,4 +47,4 @@ def test_the_mlp_gets_the_same_budget_without_the_kan_widths():
     case = Case("poisson2d", SMOKE_BUDGET)
     mlp = model_overrides("mlp", case)
     assert mlp[0] == "model=mlp" and "model.widths=[8]" not in mlp
-    assert set(mlp[1:]) == set(SMOKE_BUDGET) - {"model.widths=[8]"}
+    assert set(mlp[1:]) == set(SMOKE_BUDGET) - {"model.widths=[8]"} | {"model.mult=[]"}

@@ -157,10 +157,13 @@ def test_a_condition_coupling_points_gets_its_rows_by_reverse_mode():
 
 
 def test_a_least_squares_stage_refuses_the_sparsity_regulariser():
-    problem = load_problem("poisson1d")
-    model = _kan(problem, [2])
-    result = solve(problem, model, [Stage(3, "lm", sparsify=1e-3)])
-    assert not result.ok and "sparsify" in result.message and "sum of squares" in result.message
+    with pytest.raises(KanpdeError, match="sum of squares.*sparsify"):
+        Stage(3, "lm", sparsify=1e-3)
+    problem = load_problem("poisson1d")  # and so does its objective, used directly
+    objective = _objective(problem, _kan(problem, [2]), interior=16, boundary=2)
+    objective.sparsify = 1e-3
+    with pytest.raises(KanpdeError, match="sum of squares"):
+        objective.residual_blocks()
 
 
 @pytest.mark.parametrize("loss", ["sqrt", "log"])

@@ -50,10 +50,11 @@ def tier_cases(tier: str) -> list[Case]:
 
 
 def model_overrides(model: str, case: Case) -> list[str]:
-    """model=mlp keeps the case's budget; the KAN-only widths override does not apply."""
+    """model=mlp keeps the case's budget; the KAN-only model overrides do not apply, and
+    product nodes that an experiment gives the KAN are taken off (the MLP has none)."""
     if model == "kan":
         return list(case.overrides)
-    return ["model=mlp", *[o for o in case.overrides if not o.startswith("model.")]]
+    return ["model=mlp", *[o for o in case.overrides if not o.startswith("model.")], "model.mult=[]"]
 
 
 def run_case(case: Case, model: str, out_dir: Path, device: str, timeout: float) -> dict:

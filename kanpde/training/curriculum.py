@@ -57,6 +57,9 @@ class Stage:
         if self.loss != "mse" and self.optimizer in ("lm", "gn"):
             raise KanpdeError(f"a {self.optimizer} stage minimises the sum of squares itself; its loss must "
                               f"be mse, not {self.loss!r}")
+        if self.sparsify and self.optimizer in ("lm", "gn"):
+            raise KanpdeError(f"a {self.optimizer} stage minimises a sum of squares; the sparsity regulariser "
+                              "is not one: set the stage's sparsify to 0, or use adam or lbfgs")
         if self.grid is not None and self.grid < 1:
             raise KanpdeError(f"stage grid size must be a positive integer; got {self.grid}")
 

@@ -48,7 +48,7 @@ GENERIC_CHUNK = 256  # residual rows per batched backward pass on the generic pa
 def residual_jacobian(objective: Objective, params: Sequence[Tensor]) -> tuple[Tensor, Tensor]:
     """r (M,) and J = dr/dparams (M, n), columns in the order of ``params`` flattened.
 
-    On a KAN, every term's rows come from the per-point construction, checked once per
+    On a KAN or an MLP, every term's rows come from the per-point construction, checked once per
     point set (``objective.fast_terms``) against reverse mode along a random vector; the
     terms that fail (a condition coupling points, a term evaluated by autograd) get their
     rows by reverse mode, one pass per residual."""
@@ -64,21 +64,21 @@ def residual_jacobian(objective: Objective, params: Sequence[Tensor]) -> tuple[T
     for name, block in blocks.items():
         rows[name] = (start, start + block.numel())
         start += block.numel()
-    if len(records) == len(units):  # one joint jet pass over all the points
+    joint = len(records) == len(units)  # one joint jet pass over all the points
+    if joint:
         _per_point(J, blocks, rows, list(zip(units, records)), params, objective.point_offsets())
-    elif objective.fast_terms is None:
-        objective.fast_terms = set()
     if objective.fast_terms is None:  # first Jacobian on these points: check each term
         objective.fast_terms = {name for name, block in blocks.items()
-                                if _agrees(block, J[slice(*rows[name])], params)}
+                                if joint and _agrees(block, J[slice(*rows[name])], params)}
         slow = [name for name in blocks if name not in objective.fast_terms]
         if slow:
             log.warning("Jacobian rows of %s by reverse mode, one backward pass per residual (the term couples "
                         "points or is not all from the jet): slow for many points; a quasi-Newton stage "
                         "(ssbroyden) costs no more per step than L-BFGS", ", ".join(slow))
     vector = torch.cat([b.reshape(-1) for b in blocks.values()])
+    fast = objective.fast_terms if joint else set()
     for name in blocks:
-        if name not in objective.fast_terms:
+        if name not in fast:
             J[slice(*rows[name])] = _reverse_rows(vector, params, *rows[name])
     return r, J
 
