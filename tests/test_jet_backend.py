@@ -52,12 +52,18 @@ def test_operators_choose_the_jet_for_a_kan_after_recording_the_request():
     assert requests["dirichlet[boundary]"] == JetRequest()  # values only
 
 
-def test_operators_use_autograd_for_an_mlp():
+def test_operators_choose_the_jet_for_an_mlp_too_and_autograd_for_a_model_without_one():
     problem, seen = spy(kanpde.load_problem("poisson2d"))
     model = MLP([2, 8, 1], problem.domain.bounds, generator=gen(), dtype=F64)
     requests = {}
     for _ in range(2):
         loss_terms(problem, model, batch(problem), requests)
+    assert seen == ["probe", "jet", "jet"]
+    problem, seen = spy(kanpde.load_problem("poisson2d"))
+    plain = torch.nn.Sequential(torch.nn.Linear(2, 8, dtype=F64), torch.nn.Tanh(), torch.nn.Linear(8, 1, dtype=F64))
+    requests = {}
+    for _ in range(2):
+        loss_terms(problem, plain, batch(problem), requests)
     assert seen == ["autograd", "autograd"]
 
 
