@@ -35,6 +35,7 @@ from torch import Tensor, nn
 
 from kanpde.jet import Jet
 from kanpde.model import KAN, MLP, KANLayer
+from kanpde.training.flat import flatten_grads
 
 if TYPE_CHECKING:
     from kanpde.training.objective import Objective
@@ -88,13 +89,9 @@ def _agrees(block: Tensor, J: Tensor, params: Sequence[Tensor]) -> bool:
     u = torch.randn(block.shape, generator=torch.Generator().manual_seed(0), dtype=block.dtype).to(block.device)
     with torch.enable_grad():
         grads = torch.autograd.grad(block, params, grad_outputs=u, retain_graph=True, allow_unused=True)
-    g = _flat(grads, params)
+    g = flatten_grads(grads, params)
     gap = float((J.T @ u.reshape(-1) - g).norm())
     return gap <= CHECK_RTOL.get(block.dtype, 1e-3) * max(float(g.norm()), float(J.abs().max()), 1e-300)
-
-
-def _flat(grads: Sequence[Tensor | None], params: Sequence[Tensor]) -> Tensor:
-    return torch.cat([(torch.zeros_like(p) if g is None else g).reshape(-1) for p, g in zip(params, grads)])
 
 
 def _units(model: KAN | MLP) -> list:

@@ -41,7 +41,7 @@ import torch
 from torch.optim.lbfgs import _strong_wolfe
 
 from kanpde.errors import KanpdeError
-from kanpde.training.flat import assign, flatten
+from kanpde.training.flat import assign, flatten, flatten_grads
 
 log = logging.getLogger(__name__)
 
@@ -140,8 +140,7 @@ class QuasiNewton:
             grads: tuple[torch.Tensor | None, ...] = (None,) * len(self.params)
             if loss.requires_grad:  # else the loss does not depend on the parameters
                 grads = torch.autograd.grad(loss, self.params, allow_unused=True)
-        g = torch.cat([(torch.zeros_like(p) if gp is None else gp).reshape(-1)
-                       for p, gp in zip(self.params, grads)])
+        g = flatten_grads(grads, self.params)
         return loss.detach(), g
 
     def step(self, objective: Callable[[], torch.Tensor]) -> torch.Tensor:
