@@ -34,7 +34,7 @@ from kanpde.reference.solution import GridSolution
 log = logging.getLogger(__name__)
 
 ORDER = 2
-METHODS = ("Radau", "BDF")  # implicit solve_ivp methods that use a Jacobian sparsity pattern
+METHODS = ("Radau", "BDF")  # implicit solve_ivp methods: they take a Jacobian or its sparsity pattern
 PERIODIC = "periodic"
 
 Rhs = Callable[[float, np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray]
@@ -98,7 +98,7 @@ def _space(x, boundary) -> _Space:
     return _Space(x, steps.mean(), tuple(boundary))
 
 
-def _times(t_eval) -> np.ndarray:
+def output_times(t_eval) -> np.ndarray:
     t_eval = np.asarray(t_eval, dtype=np.float64)
     if t_eval.ndim != 1 or len(t_eval) < 2 or not (np.diff(t_eval) > 0).all():
         raise KanpdeError(f"t_eval of shape {t_eval.shape} is not accepted; expected a strictly "
@@ -126,19 +126,23 @@ def _checked_rhs(rhs: Rhs, space: _Space, t0: float, u0: np.ndarray) -> Rhs:
     return rhs
 
 
-def _integrate(fun, y0, t_eval, pattern, method, rtol, atol) -> np.ndarray:
-    """solve_ivp over t_eval; the states at t_eval: (len(y0), len(t_eval))."""
+def integrate(fun, y0, t_eval, method, rtol, atol, **jacobian) -> np.ndarray:
+    """solve_ivp over t_eval; the states at t_eval: (len(y0), len(t_eval)). jacobian:
+    solve_ivp's ``jac`` (dense, analytic) or ``jac_sparsity`` (finite differences)."""
     if method not in METHODS:
         raise KanpdeError(f"method {method!r} is not accepted; use one of {', '.join(METHODS)}")
+    if not (rtol > 0 and atol > 0):
+        raise KanpdeError(f"need rtol > 0 and atol > 0; got rtol={rtol!r}, atol={atol!r}")
     result = solve_ivp(fun, (t_eval[0], t_eval[-1]), y0, method=method, t_eval=t_eval,
-                       rtol=rtol, atol=atol, jac_sparsity=pattern)
+                       rtol=rtol, atol=atol, **jacobian)
     if not result.success:
         reached = f", last output time reached {result.t[-1]:g}" if len(result.t) else ""
         raise KanpdeError(f"solve_ivp ({method}, rtol {rtol:g}, atol {atol:g}) failed on "
                           f"[{t_eval[0]:g}, {t_eval[-1]:g}]{reached}: {result.message.rstrip('.')}; "
                           "accepted: a problem whose solution stays finite over t_eval (check rhs, u0 "
                           "and the boundary values)")
-    log.debug("solve_ivp %s: %d right-hand side calls, %d LU factorisations", method, result.nfev, result.nlu)
+    log.debug("solve_ivp %s: %d right-hand side calls, %d Jacobians, %d LU factorisations",
+              method, result.nfev, result.njev, result.nlu)
     return result.y
 
 
@@ -161,7 +165,7 @@ def solve_first_order(rhs: Rhs, x, t_eval, u0, *, boundary, method: str = "Radau
     boundary: 'periodic' (x spans one period) or (left, right), numbers or functions of t.
     Returns u on axes (x, t_eval): values (n, T).
     """
-    space, t_eval = _space(x, boundary), _times(t_eval)
+    space, t_eval = _space(x, boundary), output_times(t_eval)
     u_start = _initial("u0", u0, space)
     rhs = _checked_rhs(rhs, space, t_eval[0], u_start)
     inner = space.x[space.unknown]
@@ -169,7 +173,7 @@ def solve_first_order(rhs: Rhs, x, t_eval, u0, *, boundary, method: str = "Radau
     def velocity(t, u):
         return rhs(t, inner, u, *space.derivatives(t, u))
 
-    states = _integrate(velocity, u_start, t_eval, space.stencil_pattern(), method, rtol, atol)
+    states = integrate(velocity, u_start, t_eval, method, rtol, atol, jac_sparsity=space.stencil_pattern())
     return _grid_solution(space, t_eval, states, f"solve_ivp {method}, rtol {rtol:g}, atol {atol:g}")
 
 
@@ -181,7 +185,7 @@ def solve_second_order(rhs: Rhs, x, t_eval, u0, v0, *, boundary, method: str = "
     y = (u, v): (2m,), with y_t = (v, rhs); Dirichlet ends hold u only (v follows from them).
     Returns u on axes (x, t_eval): values (n, T).
     """
-    space, t_eval = _space(x, boundary), _times(t_eval)
+    space, t_eval = _space(x, boundary), output_times(t_eval)
     u_start, v_start = _initial("u0", u0, space), _initial("v0", v0, space)
     rhs = _checked_rhs(rhs, space, t_eval[0], u_start)
     inner, m = space.x[space.unknown], len(u_start)
@@ -192,7 +196,8 @@ def solve_second_order(rhs: Rhs, x, t_eval, u0, v0, *, boundary, method: str = "
 
     # d(u_t)/dv = I; d(v_t)/du reads the stencil; rhs does not see v
     pattern = sp.bmat([[None, sp.identity(m)], [space.stencil_pattern(), None]], format="csr")
-    states = _integrate(velocity, np.concatenate([u_start, v_start]), t_eval, pattern, method, rtol, atol)
+    states = integrate(velocity, np.concatenate([u_start, v_start]), t_eval, method, rtol, atol,
+                       jac_sparsity=pattern)
     return _grid_solution(space, t_eval, states[:m], f"as (u, u_t) system, solve_ivp {method}, "
                           f"rtol {rtol:g}, atol {atol:g}")
 
