@@ -274,3 +274,30 @@ def test_more_equations_than_components_must_be_declared():
     three = replace(poisson, residual=lambda u, x, p: torch.stack([u.value] * 3, -1))
     with pytest.raises(KanpdeError, match=r"returns 3 equations, the problem has 1.*Problem\(equations=3\)"):
         solve(three, small_kan(poisson), [Stage(3, "adam", 1e-2)], sampler=SAMPLER)
+
+
+def test_a_stage_that_diverges_right_after_its_grid_change_keeps_the_model_before_it(monkeypatch):
+    """A refit that ruins the function (here: extend_grid, then the coefficients scaled by
+    1e8) must not cost the stages before it: the run stops as diverged with the KAN back on
+    its old grid and exactly the model of the step the message names."""
+    import kanpde.training.trainer as trainer
+
+    extend = trainer.extend_grid
+
+    def ruinous_extension(model, size):
+        maps = extend(model, size)
+        for layer in model.layers:
+            layer.coef.data.mul_(1e8)
+        return maps
+
+    monkeypatch.setattr(trainer, "extend_grid", ruinous_extension)
+    problem = load_problem("poisson2d")
+    model = small_kan(problem)
+    result = solve(problem, model, [Stage(20, "adam", 1e-2, grid=3), Stage(5, "lm", 1e-3, grid=5)],
+                   sampler=SAMPLER, log_every=1)
+    assert result.status == "diverged"
+    assert model.grid_size == 3
+    kept = int(result.message.split("kept the model of step ")[1].split()[0])
+    row = next(row for row in result.history if row["step"] == kept)
+    assert row["stage"] == 0
+    assert batch_loss(problem, model, 0) == pytest.approx(row["loss"], rel=1e-12)

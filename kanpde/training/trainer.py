@@ -69,7 +69,12 @@ class _Run:
 
     def new_stage(self, loss: float) -> None:
         """At a stage start (the grid may have changed): the current model is the good and
-        the best one, until the stage logs better."""
+        the best one, until the stage logs better. ``loss`` inf: the grid changed and the
+        loss is not measured yet; the model before the change stays the fallback, restored
+        if the stage diverges before it logs a loss below the fallback's."""
+        self.fallback: tuple[dict, int, float] | None = None
+        if math.isinf(loss) and hasattr(self, "good_state"):
+            self.fallback = (self.good_state, self.good_step, self.good_loss)
         self.keep_good(loss)
         self.best_state, self.best_step, self.best_loss = self.good_state, self.step, loss
 
@@ -94,10 +99,14 @@ class _Run:
             and loss > NOISE_FLOOR * first)
 
     def restore_good(self) -> None:
-        self.model.load_state_dict(self.good_state)
+        _load_state(self.model, self.good_state)
 
     def restore_best(self) -> None:
-        self.model.load_state_dict(self.best_state)
+        """The stage's best model, or the model before the stage's grid change when that
+        one's loss is lower (best_step and best_loss then name it)."""
+        if self.fallback is not None and self.fallback[2] < self.best_loss:
+            self.best_state, self.best_step, self.best_loss = self.fallback
+        _load_state(self.model, self.best_state)
 
     def record(self, stage_index: int, stage: Stage, stage_step: int, loss: torch.Tensor,
                terms: Mapping[str, torch.Tensor], state: dict) -> dict:
@@ -118,6 +127,18 @@ class _Run:
         for cb in self.callbacks:
             cb.on_log(row)
         return row
+
+
+def _load_state(model: nn.Module, state: dict) -> None:
+    """load_state_dict, also across a grid change: a KAN layer whose coefficients in
+    ``state`` have another shape (another grid size) takes the saved ones and its knots."""
+    if isinstance(model, KAN):
+        for index, layer in enumerate(model.layers):
+            coef, knots = state[f"layers.{index}.coef"], state[f"layers.{index}.knots"]
+            if coef.shape != layer.coef.shape:
+                layer.coef = nn.Parameter(coef.clone(), requires_grad=layer.coef.requires_grad)
+                layer.knots = knots.clone()
+    model.load_state_dict(state)
 
 
 def _grid(model: nn.Module) -> int | None:
