@@ -65,16 +65,15 @@ class _Run:
         self.start = time.perf_counter()
         self.first_loss: float | None = None  # the run's first loss, the scale of divergence
         self.best_loss = math.inf
+        self.fallback: tuple[dict, int, float] | None = None  # the model before a stage's grid change
         self.new_stage(loss=math.inf)
 
-    def new_stage(self, loss: float) -> None:
-        """At a stage start (the grid may have changed): the current model is the good and
-        the best one, until the stage logs better. ``loss`` inf: the grid changed and the
-        loss is not measured yet; the model before the change stays the fallback, restored
-        if the stage diverges before it logs a loss below the fallback's."""
-        self.fallback: tuple[dict, int, float] | None = None
-        if math.isinf(loss) and hasattr(self, "good_state"):
-            self.fallback = (self.good_state, self.good_step, self.good_loss)
+    def new_stage(self, loss: float, grid_changed: bool = False) -> None:
+        """At a stage start: the current model is the good and the best one, until the stage
+        logs better. grid_changed: the loss (inf) is not measured yet, and the model before
+        the change stays the fallback, restored if the stage diverges before it logs a loss
+        below the fallback's."""
+        self.fallback = (self.good_state, self.good_step, self.good_loss) if grid_changed else None
         self.keep_good(loss)
         self.best_state, self.best_step, self.best_loss = self.good_state, self.step, loss
 
@@ -183,7 +182,8 @@ def solve(problem: Problem, model: nn.Module, curriculum: Sequence[Stage], *,
                 update_grid(model, batch.interior)
             # a grid change keeps the function exactly only between nested grids (G -> 2G);
             # otherwise the model's loss is unknown until the stage's first step measures it
-            run.new_stage(math.inf if refits or stage.update_grid else run.good_loss)
+            grid_changed = bool(refits) or stage.update_grid
+            run.new_stage(math.inf if grid_changed else run.good_loss, grid_changed)
             optimizer = make_optimizer(stage, model, unknowns)
             optimizer.adopt(carried, model, refits)
             for cb in callbacks:
