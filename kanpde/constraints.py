@@ -137,5 +137,35 @@ def hard_periodic(problem: Problem) -> tuple[Problem, tuple[int, ...]]:
         raise KanpdeError(f"problem {problem.name!r} has no Periodic condition to build into the "
                           "network")
     axes = tuple(sorted({problem.domain.axis(c.axis) for c in periodic}))
+    if problem.transform is not None:
+        for condition in periodic:
+            _check_periodic_transform(problem, condition)
     soft = [c for c in problem.conditions if c not in periodic]
     return replace(problem, conditions=soft), axes
+
+
+def _check_periodic_transform(problem: Problem, condition: Periodic, n: int = 32, rtol: float = 1e-8) -> None:
+    """The ansatz ``shift + scale * net`` with a periodic net is periodic only when shift and
+    scale are, with their first ``condition.derivatives`` derivatives along the axis. A hard
+    initial value that is not (x^2 cos(pi x) on [-1, 1] has u_x = 2 and -2 at the two ends)
+    would keep its kink for all t: no collocation point sees it."""
+    domain, axis, transform = problem.domain, problem.domain.axis(condition.axis), problem.transform
+    assert transform is not None
+    x = condition.sample(domain, n, "uniform", torch.Generator().manual_seed(0), torch.float64, "cpu").x
+    x.requires_grad_(True)
+    for part, values in zip(("shift", "scale"), transform(x)):
+        for column in values.unbind(dim=1):
+            for order in range(condition.derivatives + 1):
+                gap = float((column[:n] - column[n:]).detach().abs().max())
+                if gap > rtol * (1.0 + float(column.detach().abs().max())):
+                    what = "value" if order == 0 else f"derivative of order {order}"
+                    raise KanpdeError(
+                        f"problem {problem.name!r}: the hard constraints make the ansatz's {part} non-periodic "
+                        f"along {condition.axis!r} (its {what} differs by {gap:.3g} between the faces "
+                        f"{condition.axis}- and {condition.axis}+), so no periodic network can meet "
+                        f"Periodic(axis={condition.axis!r}, derivatives={condition.derivatives}); with an initial "
+                        "value that is not periodic to that order, set problem.hard_initial=false (the initial "
+                        "value is then fitted)")
+                if not column.requires_grad:
+                    break  # independent of x: its derivatives vanish
+                column = torch.autograd.grad(column.sum(), x, create_graph=True)[0][:, axis]

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from kanpde import Box, Dirichlet, Disk, Initial, Interval, KanpdeError, Problem, SpaceTime
-from kanpde.constraints import hard_dirichlet, hard_initial
+from kanpde import Box, Dirichlet, Disk, Initial, Interval, KanpdeError, Periodic, Problem, SpaceTime
+from kanpde.constraints import hard_dirichlet, hard_initial, hard_periodic
 
 GEN = torch.Generator().manual_seed(0)
 
@@ -90,3 +90,22 @@ def test_incompatible_initial_and_boundary_values_are_refused():
         hard_initial(hard_dirichlet(burgers_like(boundary=0.5)))
     with pytest.raises(KanpdeError, match="no initial value"):
         hard_initial(make(Box([0, 0], [1, 1]), [Dirichlet(value=0.0)]))
+
+
+def periodic_in_x(value, derivatives):
+    domain = SpaceTime(Interval(-1.0, 1.0), 0.0, 1.0)
+    return hard_initial(make(domain, [Periodic(axis="x", derivatives=derivatives), Initial(value=value)]))
+
+
+def test_a_hard_initial_value_that_is_not_periodic_to_the_conditions_order_is_refused():
+    # x^2 cos(pi x): periodic in value, but u_x = 2 at x = -1 and -2 at x = 1: the hard
+    # ansatz g + t * net would keep that kink for all t
+    kinked = periodic_in_x(lambda x, p: x.x**2 * torch.cos(torch.pi * x.x), derivatives=1)
+    with pytest.raises(KanpdeError, match=r"derivative of order 1 differs by 4 .*hard_initial=false"):
+        hard_periodic(kinked)
+    hard_periodic(periodic_in_x(lambda x, p: x.x**2 * torch.cos(torch.pi * x.x), derivatives=0))  # value only: fine
+    with pytest.raises(KanpdeError, match="its value differs by 1"):
+        hard_periodic(periodic_in_x(lambda x, p: (x.x + 1) / 2, derivatives=0))
+    smooth = periodic_in_x(lambda x, p: torch.cos(torch.pi * x.x) + torch.sin(2 * torch.pi * x.x), derivatives=2)
+    stripped, axes = hard_periodic(smooth)
+    assert axes == (0,) and stripped.conditions == ()
