@@ -301,3 +301,33 @@ def test_a_stage_that_diverges_right_after_its_grid_change_keeps_the_model_befor
     row = next(row for row in result.history if row["step"] == kept)
     assert row["stage"] == 0
     assert batch_loss(problem, model, 0) == pytest.approx(row["loss"], rel=1e-12)
+
+
+def test_a_stage_with_its_own_point_count_draws_that_many_and_the_next_stage_returns_to_the_samplers():
+    """Stage.points: a finer grid can have more residual points than the coarse stages."""
+    from kanpde.training import Callback
+
+    poisson = load_problem("poisson2d")
+    seen: list[list[torch.Tensor]] = []  # per stage: the interior points of every residual evaluation
+
+    class Stages(Callback):
+        def on_stage_start(self, index, stage, grid):
+            seen.append([])
+
+    def residual(u, x, p):
+        if seen:
+            seen[-1].append(x.tensor.detach().clone())
+        return poisson.residual(u, x, p)
+
+    problem = replace(poisson, residual=residual)
+    curriculum = [Stage(2, "adam", 1e-2), Stage(3, "adam", 1e-2, points=300), Stage(2, "adam", 1e-2, points=300),
+                  Stage(2, "adam", 1e-2)]
+    result = solve(problem, small_kan(problem), curriculum, sampler=SAMPLER, callbacks=[Stages()])
+    assert result.status == "ok"
+    assert [{len(x) for x in stage} for stage in seen] == [{128}, {300}, {300}, {128}]
+    first, second, third, last = seen
+    assert all(torch.equal(x, second[0]) for x in second)  # one set for the whole stage
+    assert torch.equal(third[0], second[0])  # the same count: the points carry over, as without points
+    assert not torch.equal(last[0], first[0])  # back to 128: a new draw
+    with pytest.raises(KanpdeError, match="points must be a positive integer"):
+        Stage(1, "adam", points=0)

@@ -61,6 +61,7 @@ STAGE_RANGES: dict[str, tuple[Callable, str]] = {
     "stall_rtol": (_non_negative, "a number >= 0 (0: run every step)"),
     "sparsify": (_non_negative, "a number >= 0 (0: off)"),
     "entropy": (_non_negative, "a number >= 0"),
+    "points": (lambda v: v is None or v > 0, "a positive integer, or null for sampler.interior"),
 }
 
 

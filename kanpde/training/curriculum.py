@@ -31,7 +31,9 @@ class Stage:
     ``entropy`` x entropy of the KAN's edge scales, see training.losses.sparsity) added to
     the loss; 0: off. loss: what the optimizer minimises, the loss itself (mse), its
     square root (sqrt) or its log (log); lm and gn minimise the sum of squares (mse) by
-    construction.
+    construction. points: the stage's interior (residual) points (None: the sampler's
+    count); a stage whose count differs from the points it inherits draws a new set at its
+    start (RAD where the sampler is adaptive), e.g. more points for a finer grid.
     """
 
     steps: int
@@ -45,6 +47,7 @@ class Stage:
     sparsify: float = 0.0
     entropy: float = 2.0
     loss: str = "mse"
+    points: int | None = None
 
     def __post_init__(self):
         if self.optimizer not in OPTIMIZERS:
@@ -52,6 +55,8 @@ class Stage:
         if min(self.steps, self.resample_every, self.stall_rtol, self.sparsify, self.entropy) < 0 or self.lr <= 0:
             raise KanpdeError(f"stage {self}: steps, resample_every, stall_rtol, sparsify and entropy "
                               "must be >= 0 and lr > 0")
+        if self.points is not None and self.points < 1:
+            raise KanpdeError(f"stage {self}: points must be a positive integer, or None for the sampler's count")
         if self.loss not in LOSSES:
             raise KanpdeError(f"unknown stage loss {self.loss!r}; accepted: {', '.join(LOSSES)}")
         if self.loss != "mse" and self.optimizer in ("lm", "gn"):

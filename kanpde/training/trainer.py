@@ -15,6 +15,7 @@ import logging
 import math
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 import torch
 from torch import nn
@@ -66,6 +67,7 @@ class _Run:
         self.first_loss: float | None = None  # the run's first loss, the scale of divergence
         self.best_loss = math.inf
         self.fallback: tuple[dict, int, float] | None = None  # the model before a stage's grid change
+        self.points = 0  # the interior count the current batch was drawn for (SamplerConfig.interior)
         self.new_stage(loss=math.inf)
 
     def new_stage(self, loss: float, grid_changed: bool = False) -> None:
@@ -168,6 +170,7 @@ def solve(problem: Problem, model: nn.Module, curriculum: Sequence[Stage], *,
     run = _Run(model, callbacks, reduction)
     unknowns = problem.unknown_tensors(dtype, device)  # an inverse problem's parameters, trained too
     batch = _preflight(problem, model, sampler, generator, seed, run.requests)  # kept unless a stage resamples
+    run.points = sampler.interior
     for cb in callbacks:
         cb.on_train_start(sum(s.steps for s in curriculum))
     stages: list[StageSummary] = []
@@ -284,6 +287,13 @@ def _run_stage(problem, model, stage: Stage, index: int, optimizer: StageOptimiz
         reduction.hold()
     else:
         reduction = None
+    if stage.points is not None:
+        sampler = replace(sampler, interior=stage.points)
+    if sampler.interior != run.points:  # the inherited points were drawn for another count
+        batch = sample_batch(problem, sampler, generator, batch.interior.dtype, batch.interior.device, model,
+                             run.requests)
+        run.points = sampler.interior
+        optimizer.new_points()
     objective = Objective(problem, model, batch, run.requests, weights, reduction, stage.sparsify, stage.entropy,
                           stage.loss)
     steps_run, finished = 0, False
