@@ -47,4 +47,20 @@ def test_the_mlp_gets_the_same_budget_without_the_kan_widths():
     case = Case("poisson2d", SMOKE_BUDGET)
     mlp = model_overrides("mlp", case)
     assert mlp[0] == "model=mlp" and "model.widths=[8]" not in mlp
-    assert set(mlp[1:]) == set(SMOKE_BUDGET) - {"model.widths=[8]"} | {"model.mult=[]"}
+    assert set(mlp[1:]) == set(SMOKE_BUDGET) - {"model.widths=[8]"} | {"model.mult=[]", "model.widths=[30,30,30]"}
+
+
+def test_an_experiment_that_sizes_the_kan_leaves_the_mlp_its_own_widths():
+    from hydra import compose, initialize_config_dir
+
+    from kanpde.app.main import CONFIG_DIR
+    from kanpde.app.schema import register
+
+    register()
+    (case,) = [c for c in tier_cases("full") if c.problem == "burgers1d"]  # its experiment: widths [8, 8]
+    with initialize_config_dir(CONFIG_DIR, version_base=None):
+        kan = compose("config", overrides=["problem=burgers1d", *model_overrides("kan", case)])
+        mlp = compose("config", overrides=["problem=burgers1d", *model_overrides("mlp", case)])
+    assert list(kan.model.widths) == [8, 8]
+    assert mlp.model.kind.value == "mlp" and list(mlp.model.widths) == [30, 30, 30]
+    assert mlp.train.stages == kan.train.stages and mlp.sampler == kan.sampler

@@ -20,6 +20,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from omegaconf import OmegaConf
+
 from kanpde.problem import PROBLEMS_DIR, known_problems
 
 EXPERIMENTS_DIR = PROBLEMS_DIR.parent / "configs" / "experiment"
@@ -49,12 +51,19 @@ def tier_cases(tier: str) -> list[Case]:
     raise ValueError(f"unknown tier {tier!r}; accepted: smoke, full")
 
 
+def mlp_widths() -> str:
+    """The MLP's hidden widths from its config group (configs/model/mlp.yaml), e.g. "[30,30,30]"."""
+    widths = OmegaConf.load(EXPERIMENTS_DIR.parent / "model" / "mlp.yaml").widths
+    return "[" + ",".join(str(w) for w in widths) + "]"
+
+
 def model_overrides(model: str, case: Case) -> list[str]:
-    """model=mlp keeps the case's budget; the KAN-only model overrides do not apply, and
-    product nodes that an experiment gives the KAN are taken off (the MLP has none)."""
+    """model=mlp keeps the case's budget; the KAN's model settings do not apply: the MLP
+    keeps its own widths (an experiment sizes the KAN) and has no product nodes."""
     if model == "kan":
         return list(case.overrides)
-    return ["model=mlp", *[o for o in case.overrides if not o.startswith("model.")], "model.mult=[]"]
+    return ["model=mlp", *[o for o in case.overrides if not o.startswith("model.")], "model.mult=[]",
+            f"model.widths={mlp_widths()}"]
 
 
 def run_case(case: Case, model: str, out_dir: Path, device: str, timeout: float) -> dict:
