@@ -42,6 +42,11 @@ REFERENCE_CACHE = Path("outputs") / "references"  # beside the run directories
 _exit = {"code": 0, "jobs": 0}  # the largest exit code of this process's runs, and how many started
 
 
+def group_option(group: str, option: str) -> DictConfig:
+    """One option file of a config group as written (configs/<group>/<option>.yaml)."""
+    return cast(DictConfig, OmegaConf.load(Path(CONFIG_DIR) / group / f"{option}.yaml"))
+
+
 class StopOnSignal(Callback):
     """Raises, at the next stage boundary or logged step, a signal's interrupt that Python
     dropped (see ``Interrupts.check``): a SIGTERM must stop training, even then."""

@@ -20,8 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from omegaconf import OmegaConf
-
+from kanpde.app.main import group_option
 from kanpde.problem import PROBLEMS_DIR, known_problems
 
 EXPERIMENTS_DIR = PROBLEMS_DIR.parent / "configs" / "experiment"
@@ -53,7 +52,7 @@ def tier_cases(tier: str) -> list[Case]:
 
 def mlp_widths() -> str:
     """The MLP's hidden widths from its config group (configs/model/mlp.yaml), e.g. "[30,30,30]"."""
-    widths = OmegaConf.load(EXPERIMENTS_DIR.parent / "model" / "mlp.yaml").widths
+    widths = group_option("model", "mlp").widths
     return "[" + ",".join(str(w) for w in widths) + "]"
 
 
