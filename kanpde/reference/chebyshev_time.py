@@ -34,7 +34,7 @@ import numpy as np
 
 from kanpde.errors import KanpdeError
 from kanpde.reference.chebyshev import barycentric_interpolate, chebyshev_points, differentiation_matrix
-from kanpde.reference.method_of_lines import integrate, output_times
+from kanpde.reference.method_of_lines import increasing, integrate, is_dirichlet_pair, output_times
 from kanpde.reference.solution import GridSolution
 
 log = logging.getLogger(__name__)
@@ -78,17 +78,8 @@ class _Collocation:
         return matrix
 
 
-def _output_grid(x) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float64)
-    if x.ndim != 1 or len(x) < 2 or not (np.diff(x) > 0).all():
-        raise KanpdeError(f"x of shape {x.shape} is not accepted; expected a strictly increasing 1-D output "
-                          "grid of at least 2 points, its ends the ends of the domain")
-    return x
-
-
 def _check_boundary(boundary) -> tuple[EndValue, EndValue]:
-    is_pair = isinstance(boundary, tuple | list) and len(boundary) == 2
-    if not (is_pair and all(callable(end) or isinstance(end, Real) for end in boundary)):
+    if not is_dirichlet_pair(boundary):
         raise KanpdeError(f"boundary {boundary!r} is not accepted; give a Dirichlet pair (left, right) "
                           "of numbers or functions of t")
     return boundary[0], boundary[1]
@@ -176,7 +167,7 @@ def solve_first_order(rhs: Rhs, n: int, x, t_eval, u0, *, boundary, partials: Pa
     n - 1 rhs calls each time). method, rtol, atol: for solve_ivp.
     Returns u on axes (x, t_eval): values (m, T).
     """
-    x = _output_grid(x)
+    x = increasing(x, "x", "output grid of at least 2 points, its ends the ends of the domain")
     domain = (float(x[0]), float(x[-1]))
     _, values = collocation_states(rhs, n, domain, t_eval, u0, boundary=boundary, partials=partials,
                                    method=method, rtol=rtol, atol=atol)

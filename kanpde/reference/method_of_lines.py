@@ -91,19 +91,29 @@ def _space(x, boundary) -> _Space:
                           f"{steps.max():.6g}); centred differences need an np.linspace grid")
     if isinstance(boundary, str) and boundary == PERIODIC:
         return _Space(x, steps.mean(), PERIODIC)
-    is_pair = isinstance(boundary, tuple | list) and len(boundary) == 2
-    if not (is_pair and all(callable(end) or isinstance(end, Real) for end in boundary)):
+    if not is_dirichlet_pair(boundary):
         raise KanpdeError(f"boundary {boundary!r} is not accepted; give 'periodic' or a Dirichlet pair "
                           "(left, right) of numbers or functions of t")
     return _Space(x, steps.mean(), tuple(boundary))
 
 
+def increasing(values, name: str, expected: str) -> np.ndarray:
+    """``values`` as a float array, checked to be 1-D, strictly increasing, >= 2 entries."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 1 or len(values) < 2 or not (np.diff(values) > 0).all():
+        raise KanpdeError(f"{name} of shape {values.shape} is not accepted; expected a strictly "
+                          f"increasing 1-D {expected}")
+    return values
+
+
 def output_times(t_eval) -> np.ndarray:
-    t_eval = np.asarray(t_eval, dtype=np.float64)
-    if t_eval.ndim != 1 or len(t_eval) < 2 or not (np.diff(t_eval) > 0).all():
-        raise KanpdeError(f"t_eval of shape {t_eval.shape} is not accepted; expected a strictly "
-                          "increasing 1-D array of at least 2 times, the first the initial time")
-    return t_eval
+    return increasing(t_eval, "t_eval", "array of at least 2 times, the first the initial time")
+
+
+def is_dirichlet_pair(boundary) -> bool:
+    """(left, right), each a number or a function of t."""
+    is_pair = isinstance(boundary, tuple | list) and len(boundary) == 2
+    return is_pair and all(callable(end) or isinstance(end, Real) for end in boundary)
 
 
 def _initial(name: str, value, space: _Space) -> np.ndarray:
