@@ -64,3 +64,21 @@ def test_an_experiment_that_sizes_the_kan_leaves_the_mlp_its_own_widths():
     assert list(kan.model.widths) == [8, 8]
     assert mlp.model.kind.value == "mlp" and list(mlp.model.widths) == [30, 30, 30]
     assert mlp.train.stages == kan.train.stages and mlp.sampler == kan.sampler
+
+
+def test_equal_time_gives_the_later_models_of_a_case_the_first_ones_training_seconds(monkeypatch, tmp_path):
+    import kanpde.bench.accuracy as accuracy
+
+    calls = []
+
+    def fake_run(case, model, out_dir, device, timeout, time_limit=None):
+        calls.append((case.problem, model, time_limit))
+        return {"problem": case.problem, "model": model, "train_s": {"poisson2d": 12.5, "heat2d": 30.0}[case.problem]}
+
+    monkeypatch.setattr(accuracy, "run_case", fake_run)
+    run_suite("full", tmp_path, problems=["poisson2d", "heat2d"], equal_time=True)
+    assert sorted(calls) == sorted([("heat2d", "kan", None), ("heat2d", "mlp", 30.0),
+                                    ("poisson2d", "kan", None), ("poisson2d", "mlp", 12.5)])
+    calls.clear()
+    run_suite("full", tmp_path, problems=["poisson2d"])
+    assert calls == [("poisson2d", "kan", None), ("poisson2d", "mlp", None)]

@@ -331,3 +331,37 @@ def test_a_stage_with_its_own_point_count_draws_that_many_and_the_next_stage_ret
     assert not torch.equal(last[0], first[0])  # back to 128: a new draw
     with pytest.raises(KanpdeError, match="points must be a positive integer"):
         Stage(1, "adam", points=0)
+
+
+def test_a_time_limit_ends_the_run_with_the_step_under_way_and_keeps_its_model(monkeypatch):
+    """train.time_limit: a clock that advances one second per residual evaluation makes
+    the limit of 7.5 s fall in stage 2; the first step begun past it is the last one, it
+    is logged, the later stage never starts and the message says where the run stopped."""
+    import kanpde.training.trainer as trainer
+
+    class Clock:
+        now = 0.0
+
+        def perf_counter(self):
+            return self.now
+
+    clock = Clock()
+    monkeypatch.setattr(trainer, "time", clock)
+    poisson = load_problem("poisson2d")
+
+    def residual(u, x, p):
+        clock.now += 1.0
+        return poisson.residual(u, x, p)
+
+    problem = replace(poisson, residual=residual)
+    curriculum = [Stage(3, "adam", 1e-2), Stage(50, "adam", 1e-2), Stage(50, "lm", 1e-3)]
+    result = solve(problem, small_kan(problem), curriculum, sampler=SAMPLER, log_every=1, time_limit=7.5)
+    assert result.status == "ok"
+    assert len(result.stages) == 2 and result.stages[0].steps == 3 and 1 <= result.stages[1].steps < 50
+    assert not any(s.stalled for s in result.stages)
+    ends = [row["time"] for row in result.history]  # the clock after each step: the next one's start
+    assert ends[-3] < 7.5 <= ends[-2]  # the step begun past the limit ran, and no other
+    steps = result.stages[1].steps
+    assert f"time limit of 7.5 s in stage 2 of 3 (its step {steps} of 50), {3 + steps} steps" in result.message
+    with pytest.raises(KanpdeError, match="time_limit"):
+        solve(problem, small_kan(problem), curriculum, sampler=SAMPLER, time_limit=-1.0)

@@ -36,6 +36,7 @@ class Job:
     seed: int
     log_every: int
     eval_points: int
+    time_limit: float = 0.0  # seconds of training (0: no limit)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -139,4 +140,4 @@ def build(cfg: DictConfig) -> Job:
                sampler=options(cfg.sampler, "sampler"), weights=dict(cfg.train.weights),
                point_weighting=options(cfg.train.point_weights, "train.point_weights"),
                symbolic=build_symbolic(cfg.symbolic, problem, model), seed=cfg.seed, log_every=cfg.train.log_every,
-               eval_points=cfg.eval_points)
+               eval_points=cfg.eval_points, time_limit=cfg.train.time_limit)

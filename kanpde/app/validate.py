@@ -42,6 +42,7 @@ RANGES: dict[str, tuple[Callable, str]] = {
     "model.grid_eps": (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
     "model.noise_scale": (_non_negative, "a number >= 0"),
     "train.log_every": (_positive, "a positive integer"),
+    "train.time_limit": (_non_negative, "seconds of training, a number >= 0 (0: no limit)"),
     "train.point_weights.causal": (_non_negative, "a number >= 0 (0: off)"),
     "train.point_weights.bins": (_positive, "a positive integer"),
     "train.point_weights.attention": (_non_negative, "a number >= 0 (0: off)"),

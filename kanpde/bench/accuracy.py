@@ -9,6 +9,10 @@ whole command, trainable parameters, device.
 Tiers: ``smoke`` (a few problems on small budgets: minutes on a CPU, run by the tests
 with error thresholds) and ``full`` (every shipped problem with its default config, or
 its ``configs/experiment/<problem>.yaml`` when there is one).
+
+With ``equal_time`` the models after the first of a case train at most as long as the
+first one did (``train.time_limit``: its training seconds), so that the table compares
+errors at equal time; a run cut short says so in its status column ("time").
 """
 
 from __future__ import annotations
@@ -65,10 +69,13 @@ def model_overrides(model: str, case: Case) -> list[str]:
             f"model.widths={mlp_widths()}"]
 
 
-def run_case(case: Case, model: str, out_dir: Path, device: str, timeout: float) -> dict:
-    """One ``kanpde`` run; its record (with ``error`` set when it failed)."""
+def run_case(case: Case, model: str, out_dir: Path, device: str, timeout: float,
+             time_limit: float | None = None) -> dict:
+    """One ``kanpde`` run (its training cut at ``time_limit`` seconds, when given); its
+    record (with ``error`` set when it failed)."""
     run_dir = out_dir / f"{case.problem}-{model}"
-    command = [sys.executable, "-m", "kanpde", f"problem={case.problem}", *model_overrides(model, case),
+    limit = [f"train.time_limit={time_limit:.1f}"] if time_limit else []
+    command = [sys.executable, "-m", "kanpde", f"problem={case.problem}", *model_overrides(model, case), *limit,
                f"device={device}", "progress=false", f"hydra.run.dir={run_dir}"]
     start = time.perf_counter()
     try:
@@ -84,19 +91,24 @@ def run_case(case: Case, model: str, out_dir: Path, device: str, timeout: float)
     return {"problem": case.problem, "model": model, "rel_l2": metrics.get("rel_l2"),
             "max_abs": metrics.get("max_abs"), "wall_s": wall, "train_s": metrics.get("seconds"),
             "parameters": metrics.get("parameters"), "device": metrics.get("device"),
-            "status": metrics.get("status"), "run_dir": str(run_dir)}
+            "status": metrics.get("status"), "time_limit": time_limit,
+            "time_limited": "time limit" in (metrics.get("message") or ""), "run_dir": str(run_dir)}
 
 
 def run_suite(tier: str, out_dir: Path, device: str = "auto", models=MODELS, timeout: float = 3600.0,
-              on_case=None, problems=None) -> list[dict]:
+              on_case=None, problems=None, equal_time: bool = False) -> list[dict]:
     """Every case of the tier (of ``problems`` only, when given) with every model, in
-    order; on_case(record) after each."""
+    order; on_case(record) after each. equal_time: the later models of a case train at
+    most the first one's training seconds."""
     records = []
     for case in tier_cases(tier):
         if problems is not None and case.problem not in problems:
             continue
+        limit = None
         for model in models:
-            records.append(run_case(case, model, Path(out_dir), device, timeout))
+            records.append(run_case(case, model, Path(out_dir), device, timeout, limit))
+            if equal_time and limit is None:
+                limit = records[-1].get("train_s")
             if on_case is not None:
                 on_case(records[-1])
     return records
@@ -106,12 +118,15 @@ def table(records: list[dict]) -> str:
     def fmt(value, spec):
         return "-" if value is None else format(value, spec)
 
-    head = f"{'problem':<22} {'model':<5} {'rel. L2':>9} {'max err':>9} {'wall s':>7} {'params':>7}  device"
+    head = (f"{'problem':<22} {'model':<5} {'rel. L2':>9} {'max err':>9} {'train s':>7} {'wall s':>7} "
+            f"{'params':>7} {'status':<6}  device")
     lines = [head, "-" * len(head)]
     for r in records:
+        status = "time" if r.get("time_limited") else (r.get("status") or "-")
         lines.append(f"{r['problem']:<22} {r['model']:<5} {fmt(r.get('rel_l2'), '9.2e')} "
-                     f"{fmt(r.get('max_abs'), '9.2e')} {fmt(r.get('wall_s'), '7.1f')} "
-                     f"{fmt(r.get('parameters'), '7d')}  {r.get('device') or '-'}")
+                     f"{fmt(r.get('max_abs'), '9.2e')} {fmt(r.get('train_s'), '7.1f')} "
+                     f"{fmt(r.get('wall_s'), '7.1f')} {fmt(r.get('parameters'), '7d')} {status:<6}  "
+                     f"{r.get('device') or '-'}")
         if r.get("error"):
             lines.append(f"{'':<22} {r['model']}: {r['error']}")
     return "\n".join(lines)

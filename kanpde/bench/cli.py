@@ -7,6 +7,7 @@ symbolic stage's edge fitter on planted edges).
     kanpde-bench speed --device cuda --grids 5,20,100
     kanpde-bench accuracy --tier smoke       # minutes on a CPU
     kanpde-bench accuracy --tier full --device cuda --json accuracy.json
+    kanpde-bench accuracy --tier full --problems burgers1d --equal-time   # the MLP gets the KAN's time
     kanpde-bench fit --edges 10,100,1000     # seconds per batched fit, planted edges
 
 Each prints a table and, with --json PATH, writes one record per configuration or case.
@@ -165,6 +166,8 @@ def parse(argv):
     accuracy.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     accuracy.add_argument("--out", help="folder of the runs (default outputs/accuracy/<tier>-<time>)")
     accuracy.add_argument("--timeout", type=float, default=3600.0, help="seconds per run")
+    accuracy.add_argument("--equal-time", action="store_true",
+                          help="the later models of a case train at most as long as the first (train.time_limit)")
     accuracy.add_argument("--json", metavar="PATH", help="also write the records as JSON")
     fit = sub.add_parser("fit", help="the edge fitter on planted edges: seconds, recovered")
     fit.add_argument("--edges", default="10,100,1000", type=_ints, help="edge counts, one batched call each")
@@ -203,6 +206,7 @@ def main(argv=None) -> None:
     if args.command == "accuracy":
         out = Path(args.out or f"outputs/accuracy/{args.tier}-{time.strftime('%Y-%m-%d_%H-%M-%S')}")
         records = run_suite(args.tier, out, args.device, args.models, args.timeout, problems=args.problems,
+                            equal_time=args.equal_time,
                             on_case=lambda r: log.info("%s, %s: rel_l2 %s", r["problem"], r["model"],
                                                        r.get("rel_l2", r.get("error"))))
         print(accuracy_table(records))

@@ -56,8 +56,9 @@ class _Run:
     """Mutable bookkeeping of one solve(): history, last good model copy, timing."""
 
     def __init__(self, model: nn.Module, callbacks: Sequence[Callback],
-                 reduction: ResidualReduction | None = None):
+                 reduction: ResidualReduction | None = None, time_limit: float = 0.0):
         self.model = model
+        self.time_limit = time_limit  # seconds of training (0: none)
         self.callbacks = callbacks
         self.reduction = reduction  # the residual term's point weights, or None: a plain mean
         self.history: list[dict] = []
@@ -98,6 +99,9 @@ class _Run:
         return loss > DIVERGE_ABOVE_START * first or (
             0 < self.best_loss < math.inf and loss > DIVERGE_ABOVE_BEST * self.best_loss
             and loss > NOISE_FLOOR * first)
+
+    def out_of_time(self) -> bool:
+        return 0 < self.time_limit <= time.perf_counter() - self.start
 
     def restore_good(self) -> None:
         _load_state(self.model, self.good_state)
@@ -149,12 +153,17 @@ def _grid(model: nn.Module) -> int | None:
 def solve(problem: Problem, model: nn.Module, curriculum: Sequence[Stage], *,
           sampler: SamplerConfig | None = None, weights: Mapping[str, float] | None = None,
           point_weighting: PointWeighting | None = None, seed: int = 0, log_every: int = 50,
-          callbacks: Sequence[Callback] = ()) -> TrainResult:
+          time_limit: float = 0.0, callbacks: Sequence[Callback] = ()) -> TrainResult:
     """Train ``model`` in place so that ``problem``'s residual and conditions vanish.
 
     weights: loss term name -> weight; point_weighting: causal and attention weights of
-    the residual's points (see training.weighting).
+    the residual's points (see training.weighting); time_limit: seconds of training after
+    which the run ends with the step under way (status ok, the message says where it
+    stopped; 0: no limit), e.g. to compare two models at equal time or to fit a job's
+    allocation.
     """
+    if time_limit < 0:
+        raise KanpdeError(f"time_limit={time_limit}: give the seconds of training (> 0), or 0 for no limit")
     sampler = sampler or SamplerConfig()
     weights = term_weights(problem, weights)
     if any(stage.sparsify for stage in curriculum) and not isinstance(model, KAN):
@@ -167,7 +176,7 @@ def solve(problem: Problem, model: nn.Module, curriculum: Sequence[Stage], *,
     generator = torch.Generator().manual_seed(seed)
     reference = next(model.parameters())
     dtype, device = reference.dtype, reference.device
-    run = _Run(model, callbacks, reduction)
+    run = _Run(model, callbacks, reduction, time_limit)
     unknowns = problem.unknown_tensors(dtype, device)  # an inverse problem's parameters, trained too
     batch = _preflight(problem, model, sampler, generator, seed, run.requests)  # kept unless a stage resamples
     run.points = sampler.interior
@@ -197,6 +206,8 @@ def solve(problem: Problem, model: nn.Module, curriculum: Sequence[Stage], *,
             for cb in callbacks:
                 cb.on_stage_end(stages[-1])
             carried = optimizer.export(model)
+            if run.out_of_time():
+                break
     except _NonFinite as bad:
         run.restore_good()
         status, message = Status.NAN, _nan_message(bad.args[0], run, dtype)
@@ -220,7 +231,11 @@ def solve(problem: Problem, model: nn.Module, curriculum: Sequence[Stage], *,
         message = (f"{user_code_error(error, f'training step {run.step + 1}')}; stopped there and kept the model "
                    f"of step {run.good_step} (loss {run.good_loss:.3e})")
         log.debug("training failed at step %d", run.step + 1, exc_info=True)  # the full traceback, for debugging
-    if status is Status.OK:
+    if status is Status.OK and run.out_of_time():
+        message = (f"stopped at the time limit of {time_limit:g} s in stage {len(stages)} of {len(curriculum)} "
+                   f"(its step {stages[-1].steps} of {curriculum[len(stages) - 1].steps}), {run.step} steps in all")
+        log.warning("training %s", message)
+    elif status is Status.OK:
         stalled = sum(s.stalled for s in stages)
         message = (f"{len(curriculum)} stages, {run.step} steps"
                    + (f" ({stalled} stages ended early: stalled or converged)" if stalled else ""))
@@ -302,7 +317,8 @@ def _run_stage(problem, model, stage: Stage, index: int, optimizer: StageOptimiz
             objective.batch = batch = sample_batch(problem, sampler, generator, batch.interior.dtype,
                                                    batch.interior.device, model, run.requests)
             optimizer.new_points()
-        log_now = stage_step % log_every == 0 or stage_step in (1, stage.steps)
+        final = stage_step == stage.steps or run.out_of_time()  # out of time: this step ends the run
+        log_now = final or stage_step % log_every == 0 or stage_step == 1
         # an optimizer that reads its loss every step: keep each step's model, to log the last one
         before = copy.deepcopy(model.state_dict()) if log_now or optimizer.reads_loss else None
         objective.new_step()
@@ -324,10 +340,10 @@ def _run_stage(problem, model, stage: Stage, index: int, optimizer: StageOptimiz
             row = run.record(index, stage, stage_step, loss.detach(), objective.latest,
                              before)  # type: ignore[arg-type]  # kept: log_now (or reads_loss) holds
             first = row["loss"] if first is None else first
-        if finished:
+        if finished or final:
             break
     last = run.history[-1]["loss"] if stage.steps else run.good_loss
     summary = StageSummary(index, stage.optimizer, _grid(model), steps_run,
                            last if first is None else first, last, time.perf_counter() - start,
-                           stalled=steps_run < stage.steps)
+                           stalled=finished)
     return summary, batch
