@@ -48,6 +48,10 @@ class StageSummary:
     stalled: bool = False  # ended before its last step: the loss had stopped falling
 
 
+# the fields of a history row besides its loss terms (one per term name)
+ROW_FIELDS = ("stage", "step", "stage_step", "grid", "optimizer", "lr", "loss", "time")
+
+
 @dataclass
 class TrainResult:
     """status: how training ended (see Status); message: what happened and what to do.

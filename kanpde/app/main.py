@@ -34,7 +34,7 @@ from kanpde.reference.cache import reference_solution
 from kanpde.result import Status, TrainResult
 from kanpde.symbolic.formula import latex
 from kanpde.symbolic.pipeline import extract_formula
-from kanpde.training import Callback, LogStages, ProgressBar, solve
+from kanpde.training import Callback, LogStages, LogSteps, ProgressBar, solve
 
 log = logging.getLogger("kanpde")
 CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "configs")
@@ -105,7 +105,7 @@ def run(cfg: DictConfig, run_dir: Path, interrupts: Interrupts = INTERRUPTS) -> 
 
 def train(cfg: DictConfig, job: Job, errors: StageErrors, interrupts: Interrupts) -> TrainResult:
     rows = KeepRows()
-    callbacks = [LogStages(), errors, rows, StopOnSignal(interrupts), *([ProgressBar()] if cfg.progress else [])]
+    callbacks = [LogStages(), errors, rows, StopOnSignal(interrupts), ProgressBar() if cfg.progress else LogSteps()]
     try:
         return solve(job.problem, job.model, job.curriculum, sampler=job.sampler, weights=job.weights,
                      point_weighting=job.point_weighting, seed=job.seed, log_every=job.log_every,

@@ -7,6 +7,8 @@ import sys
 
 from tqdm.auto import tqdm
 
+from kanpde.result import ROW_FIELDS
+
 log = logging.getLogger("kanpde")
 
 
@@ -34,6 +36,16 @@ class LogStages(Callback):
     def on_train_end(self, result):
         level = logging.INFO if result.ok else logging.WARNING
         log.log(level, "training %s after %.1f s: %s", result.status, result.seconds, result.message)
+
+
+class LogSteps(Callback):
+    """One log line per logged step (every ``log_every`` steps): where the run is when no
+    progress bar shows it, e.g. in a batch job's log."""
+
+    def on_log(self, row):
+        terms = ", ".join(f"{name} {value:.3e}" for name, value in row.items() if name not in ROW_FIELDS)
+        log.info("step %d (stage %d, step %d): loss %.3e (%s), %.1f s", row["step"], row["stage"] + 1,
+                 row["stage_step"], row["loss"], terms, row["time"])
 
 
 class ProgressBar(Callback):

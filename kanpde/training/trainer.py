@@ -24,7 +24,7 @@ from kanpde.errors import KanpdeError, user_code_error
 from kanpde.geometry import SpaceTime
 from kanpde.model import KAN, extend_grid, update_grid
 from kanpde.problem import Problem
-from kanpde.result import StageSummary, Status, TrainResult
+from kanpde.result import ROW_FIELDS, StageSummary, Status, TrainResult
 from kanpde.training.callbacks import Callback
 from kanpde.training.curriculum import Stage
 from kanpde.training.losses import evaluate_residual, loss_terms, term_weights
@@ -278,15 +278,12 @@ def _preflight(problem: Problem, model: nn.Module, sampler: SamplerConfig, gener
 def _nan_message(row: dict, run: _Run, dtype: torch.dtype) -> str:
     """A non-finite loss after training started (the preflight saw finite terms): a step
     too large for the stage, or for float32."""
-    bad = [name for name, value in row.items() if name not in _ROW_FIELDS and not math.isfinite(value)]
+    bad = [name for name, value in row.items() if name not in ROW_FIELDS and not math.isfinite(value)]
     advice = "Lower the learning rate of that stage" + (", or use dtype=float64" if dtype != torch.float64
                                                           else f" (train.stages.{row['stage']}.lr)")
     return (f"loss became {row['loss']} in stage {row['stage'] + 1} ({row['optimizer']}, lr {row['lr']:g}) by "
             f"step {row['step']} (non-finite terms: {', '.join(bad) or 'loss'}); stopped there and kept the "
             f"model of step {run.good_step} (loss {run.good_loss:.3e}). {advice}")
-
-
-_ROW_FIELDS = ("stage", "step", "stage_step", "grid", "optimizer", "lr", "loss", "time")
 
 
 def _run_stage(problem, model, stage: Stage, index: int, optimizer: StageOptimizer, batch: Batch, sampler,

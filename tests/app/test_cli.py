@@ -35,6 +35,10 @@ def test_short_run_writes_a_run_directory_that_reproduces_its_metrics(tmp_path):
     rows = list(csv.DictReader(open(run / "history.csv")))
     assert [int(r["step"]) for r in rows] == [1, 2, 4, 5, 6]  # log_every=2 plus stage ends
     assert float(rows[-1]["loss"]) == pytest.approx(metrics["final_loss"])
+    log = (run / "main.log").read_text()  # progress=false: a log line per logged step instead of the bar
+    for r in rows:
+        assert (f"step {r['step']} (stage {int(r['stage']) + 1}, step {r['stage_step']}): "
+                f"loss {float(r['loss']):.3e} (residual {float(r['residual']):.3e}") in log
     # oracle: the checkpoint, loaded into a fresh model, gives the reported error
     problem = hard_dirichlet(load_problem("poisson2d"))  # as configs/problem/poisson2d.yaml says
     model = KAN([2, 3, 1], problem.domain.bounds, KANConfig(grid_size=3, order=3), dtype=torch.float64)
