@@ -109,13 +109,14 @@ class Field:
 
     def jet_request(self) -> JetRequest | None:
         """The jet that covers everything asked of this field so far; None when something
-        needs a derivative of order three or more (autograd only)."""
+        needs a derivative of order four or more (autograd only)."""
         asked = self._shared.derivatives
-        if any(len(axes) > 2 for axes in asked):
+        if any(len(axes) > 3 for axes in asked):
             return None
         laplacians = self._shared.laplacians
         request = JetRequest.of(first=[a for axes in asked for a in axes],
-                                second=[axes for axes in asked if len(axes) == 2])
+                                second=[axes for axes in asked if len(axes) == 2],
+                                third=[axes for axes in asked if len(axes) == 3])
         for axes in laplacians:
             request = request.union(JetRequest.of(laplacian=axes))
         return request
@@ -209,6 +210,8 @@ def _from_jet(jet: Jet, axes: tuple[int, ...]) -> torch.Tensor:
         return jet.d(axes[0])
     if len(axes) == 2 and axes in request.second:
         return jet.d2(*axes)
+    if len(axes) == 3 and axes in request.third:
+        return jet.d3(*axes)
     raise JetMiss(axes)
 
 

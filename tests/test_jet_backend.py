@@ -3,6 +3,7 @@
 Oracle: the same residuals and condition terms evaluated by nested autograd.
 """
 
+import pytest
 import torch
 
 import kanpde
@@ -67,11 +68,18 @@ def test_operators_choose_the_jet_for_an_mlp_too_and_autograd_for_a_model_withou
     assert seen == ["autograd", "autograd"]
 
 
-def test_third_order_terms_fall_back_to_autograd():
+def test_third_order_terms_take_the_jet_and_fourth_order_ones_fall_back_to_autograd():
     def residual(u, x, p):
-        return u.d("x", "x", "x") + u.d("x", "y")
+        return u.d("x", "x", "x") + u.d("x", "y", "y") + u.d("x", "y")
 
     problem, seen = spy(Problem("kdv-like", Box([0, 0], [1, 1]), residual))
+    model, data, requests = kan(problem), batch(problem), {}
+    by_jet = [loss_terms(problem, model, data, requests)[RESIDUAL] for _ in range(2)]
+    assert seen == ["probe", "jet", "jet"] and requests[RESIDUAL].third == ((0, 0, 0), (0, 1, 1))
+    by_autograd = loss_terms(problem, model, data, None)[RESIDUAL]
+    torch.testing.assert_close(by_jet[1], by_autograd, rtol=1e-12, atol=0)
+
+    problem, seen = spy(Problem("fourth", Box([0, 0], [1, 1]), lambda u, x, p: u.d("x", "x", "y", "y")))
     requests = {}
     for _ in range(2):
         loss_terms(problem, kan(problem), batch(problem), requests)
@@ -132,9 +140,21 @@ def test_jet_and_autograd_give_the_same_loss_and_gradients_with_conditions_and_h
             torch.testing.assert_close(gj, ga, rtol=1e-10, atol=1e-12)
 
 
-def test_jet_product_rule_and_composition_against_autograd():
+def test_the_autograd_jet_gives_closed_form_third_derivatives():
+    x = torch.rand(30, 2, dtype=F64, generator=gen(4))
+    request = JetRequest.of(third=[(1, 1, 1), (0, 1, 1), (0, 0, 0)])
+    jet = autograd_jet(lambda z: torch.sin(z[:, :1]) * z[:, 1:] ** 4, x, request)  # f = sin(x) y^4
+    s, c, y = torch.sin(x[:, :1]), torch.cos(x[:, :1]), x[:, 1:]
+    torch.testing.assert_close(jet.d3(1, 1, 1), 24 * s * y, rtol=1e-13, atol=0)
+    torch.testing.assert_close(jet.d3(1, 0, 1), 12 * c * y**2, rtol=1e-13, atol=0)
+    torch.testing.assert_close(jet.d3(0, 0, 0), -c * y**4, rtol=1e-13, atol=0)
+    torch.testing.assert_close(jet.d2(1, 1), 12 * s * y**2, rtol=1e-13, atol=0)  # the pairs within come along
+
+
+@pytest.mark.parametrize("third", [(), [(0, 0, 0), (0, 1, 1)]], ids=["second", "third"])
+def test_jet_product_rule_and_composition_against_autograd(third):
     x = torch.rand(40, 2, dtype=F64, generator=gen(3))
-    request = JetRequest.of(first=[0, 1], second=[(0, 1), (1, 1)], laplacian=[0, 1])
+    request = JetRequest.of(first=[0, 1], second=[(0, 1), (1, 1)], laplacian=[0, 1], third=third)
     f = lambda z: torch.sin(3 * z[:, :1]) * torch.exp(z[:, 1:])  # noqa: E731
     g = lambda z: z[:, :1] ** 3 + torch.cos(z[:, 1:] * z[:, :1])  # noqa: E731
     jf, jg = autograd_jet(f, x, request), autograd_jet(g, x, request)
@@ -142,9 +162,9 @@ def test_jet_product_rule_and_composition_against_autograd():
                                rtol=1e-12, atol=1e-12)
     torch.testing.assert_close((jf + jg).data, autograd_jet(lambda z: f(z) + g(z), x, request).data,
                                rtol=1e-12, atol=1e-12)
-    h = jf.value
-    composed = Jet(request, jf.compose(torch.tanh(h), 1 - torch.tanh(h) ** 2,
-                                       -2 * torch.tanh(h) * (1 - torch.tanh(h) ** 2)))
+    t = torch.tanh(jf.value)
+    slope = 1 - t**2
+    composed = Jet(request, jf.compose(t, slope, -2 * t * slope, slope * (4 * t**2 - 2 * slope)))
     torch.testing.assert_close(composed.data, autograd_jet(lambda z: torch.tanh(f(z)), x, request).data,
                                rtol=1e-12, atol=1e-12)
 

@@ -60,8 +60,8 @@ class PeriodicFeatures(nn.Module):
                 w = self.frequency[a]
                 phase = w * (column.value - self.lower[a])
                 cos, sin = phase.cos(), phase.sin()
-                columns += [column.compose(cos, -w * sin, -w * w * cos),
-                            column.compose(sin, w * cos, -w * w * sin)]
+                columns += [column.compose(cos, -w * sin, -w * w * cos, w**3 * sin),
+                            column.compose(sin, w * cos, -w * w * sin, -(w**3) * cos)]
             else:
                 columns.append(column.data)
         return h.with_data(torch.cat(columns, dim=-1))

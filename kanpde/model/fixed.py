@@ -31,7 +31,7 @@ class EdgeFunction(Protocol):
     def name(self) -> str: ...
 
     def derivatives(self, u: Tensor, order: int) -> list[Tensor]:
-        """[f(u), f'(u), f''(u)][:order + 1], elementwise."""
+        """f and its first ``order`` (<= 3) derivatives at u, elementwise."""
         ...
 
 

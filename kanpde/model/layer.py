@@ -199,10 +199,11 @@ class KANLayer(nn.Module):
         if self.product not in ("auto", "fused"):
             return False
         usable = (h.data.device.type == "cpu" and h.data.dtype in (torch.float32, torch.float64)
-                  and self._order <= fused.MAX_ORDER and fused.available())
+                  and self._order <= fused.MAX_ORDER and h.request.order <= 2 and fused.available())
         if self.product == "fused" and not usable:
             raise KanpdeError("the fused layer kernel runs on the CPU in float32 or float64 for spline orders <= "
-                              f"{fused.MAX_ORDER} once built (see the log); use product 'auto', 'dense' or 'local'")
+                              f"{fused.MAX_ORDER} and derivatives up to the second, once built (see the log); use "
+                              "product 'auto', 'dense' or 'local'")
         return usable
 
     def jet_features(self, h: Jet) -> tuple[Tensor, Tensor, Tensor]:
@@ -225,15 +226,15 @@ class KANLayer(nn.Module):
         return self.with_fixed(h, h.with_data(out))
 
     def _taylor(self) -> Tensor:
-        """Per-interval polynomial table of the basis and its first two derivatives,
-        (in, G, 3, k+1, k+1), rebuilt when the knots change (grid update or extension,
+        """Per-interval polynomial table of the basis and its first three derivatives,
+        (in, G, 4, k+1, k+1), rebuilt when the knots change (grid update or extension,
         load_state_dict, a move to another device)."""
         knots = self.knots
         key = (knots.data_ptr(), knots._version, knots.shape, knots.dtype, knots.device)
         cache = self._taylor_cache
         if self._taylor_key != key or cache is None:
             with torch.no_grad():
-                cache = self._taylor_cache = taylor_table(knots, self._order, derivatives=2)
+                cache = self._taylor_cache = taylor_table(knots, self._order, derivatives=3)
             self._taylor_key = key
         return cache
 
@@ -242,16 +243,19 @@ class KANLayer(nn.Module):
 
 
 def _silu_derivatives(x: Tensor, order: int) -> list[Tensor]:
-    """silu and its first ``order`` derivatives at x (elementwise):
-    silu = x s, silu' = s + x s', silu'' = 2 s' + x s'' with s = sigmoid(x),
-    s' = s (1 - s), s'' = s' (1 - 2 s)."""
+    """silu and its first ``order`` (<= 3) derivatives at x (elementwise):
+    silu = x s, silu' = s + x s', silu'' = 2 s' + x s'', silu^(3) = 3 s'' + x s^(3) with
+    s = sigmoid(x), s' = s (1 - s), s'' = s' (1 - 2 s), s^(3) = s'' (1 - 2 s) - 2 s'^2."""
     sig = torch.sigmoid(x)
     out = [x * sig]
     if order >= 1:
         slope = sig - sig * sig  # s'
         out.append(torch.addcmul(sig, x, slope))
     if order >= 2:
-        out.append(torch.addcmul(2.0 * slope, x, slope * (1.0 - 2.0 * sig)))
+        curve = slope * (1.0 - 2.0 * sig)  # s''
+        out.append(torch.addcmul(2.0 * slope, x, curve))
+    if order >= 3:
+        out.append(torch.addcmul(3.0 * curve, x, curve * (1.0 - 2.0 * sig) - 2.0 * slope * slope))
     return out
 
 

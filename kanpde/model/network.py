@@ -15,7 +15,7 @@ from torch import Tensor, nn
 from kanpde.errors import KanpdeError
 from kanpde.jet import Jet, JetRequest, PointCache, input_jet
 from kanpde.model.features import PeriodicFeatures
-from kanpde.model.layer import KANLayer, _random
+from kanpde.model.layer import KANLayer, _random, _silu_derivatives
 
 _Out = TypeVar("_Out", Tensor, Jet)
 
@@ -253,21 +253,19 @@ class MLP(nn.Module):
 
 
 def _activation_derivatives(name: str, x: Tensor, order: int) -> list[Tensor]:
-    """The activation and its first ``order`` (<= 2) derivatives at x, elementwise."""
+    """The activation and its first ``order`` (<= 3) derivatives at x, elementwise."""
     if name == "tanh":
         t = torch.tanh(x)
         slope = 1 - t * t
-        return [t, slope, -2 * t * slope][:order + 1]
+        return [t, slope, -2 * t * slope, slope * (4 * t * t - 2 * slope)][:order + 1]
     if name == "sin":
-        return [torch.sin(x), torch.cos(x), -torch.sin(x)][:order + 1]
+        return [torch.sin(x), torch.cos(x), -torch.sin(x), -torch.cos(x)][:order + 1]
     if name == "silu":
-        s = torch.sigmoid(x)
-        ds = s * (1 - s)
-        return [x * s, s + x * ds, ds * (2 + x * (1 - 2 * s))][:order + 1]
-    # gelu(x) = x Phi(x): gelu' = Phi + x phi, gelu'' = phi (2 - x^2)
+        return _silu_derivatives(x, order)
+    # gelu(x) = x Phi(x): gelu' = Phi + x phi, gelu'' = phi (2 - x^2), gelu^(3) = x phi (x^2 - 4)
     phi = torch.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
     cdf = 0.5 * (1 + torch.erf(x / math.sqrt(2)))
-    return [x * cdf, cdf + x * phi, phi * (2 - x * x)][:order + 1]
+    return [x * cdf, cdf + x * phi, phi * (2 - x * x), x * phi * (x * x - 4)][:order + 1]
 
 
 def count_parameters(model: nn.Module) -> int:

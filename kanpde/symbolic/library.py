@@ -36,9 +36,10 @@ _TORCH_FUNCTIONS: dict[str, Callable[[Tensor], Tensor]] = {
     "sinh": torch.sinh, "cosh": torch.cosh, "asin": torch.asin, "acos": torch.acos,
     "asinh": torch.asinh, "acosh": torch.acosh, "atanh": torch.atanh, "erf": torch.erf,
     "Abs": torch.abs, "abs": torch.abs, "torch_sign": torch.sign,
-    "DiracDelta": torch.zeros_like,  # d^2|x|/dx^2: zero away from the kink
 }
-_TORCH = {name: _lift(fn) for name, fn in _TORCH_FUNCTIONS.items()} | {"pi": math.pi, "E": math.e, "e": math.e}
+_TORCH = ({name: _lift(fn) for name, fn in _TORCH_FUNCTIONS.items()} | {"pi": math.pi, "E": math.e, "e": math.e}
+          # d^2|x|/dx^2 = 2 delta(x), d^3 = 2 delta'(x) (DiracDelta(x, 1)): zero away from the kink
+          | {"DiracDelta": lambda v, _order=0: _lift(torch.zeros_like)(v)})
 _ELEMENTARY = sorted(k for k in _TORCH if k.isalpha() and k.islower() and len(k) > 2)
 _SIGN = sympy.Function("torch_sign")  # the Python printer writes sign(x) as a copysign branch
 
@@ -79,7 +80,7 @@ class LibraryFunction:
     name: str  # "x^2", "sin", ...
     expr: sympy.Expr  # of X
     complexity: int
-    _callables: tuple = field(init=False, repr=False, compare=False)  # f, f', f''
+    _callables: tuple = field(init=False, repr=False, compare=False)  # f and its first three derivatives
 
     def __post_init__(self) -> None:
         others = sorted(str(s) for s in self.expr.free_symbols if s != X)
@@ -93,11 +94,11 @@ class LibraryFunction:
                 f"library function {self.name!r} has complexity {self.complexity!r}; "
                 "expected an integer >= 0"
             )
-        exprs = (self.expr, sympy.diff(self.expr, X), sympy.diff(self.expr, X, 2))
+        exprs = (self.expr, *(sympy.diff(self.expr, X, q) for q in (1, 2, 3)))
         fns = tuple(lambdify_torch(e) for e in exprs)
         object.__setattr__(self, "_callables", fns)
         try:  # fail here, with the name, rather than inside a fit
-            self.derivatives(torch.linspace(0.1, 0.9, 3, dtype=torch.float64), 2)
+            self.derivatives(torch.linspace(0.1, 0.9, 3, dtype=torch.float64), 3)
         except Exception as err:  # any failure means: not evaluable by torch
             raise KanpdeError(
                 f"library function {self.name!r} = {self.expr} cannot be evaluated with torch "
@@ -110,9 +111,9 @@ class LibraryFunction:
         return as_like(self._callables[0](u), u)
 
     def derivatives(self, u: Tensor, order: int) -> list[Tensor]:
-        """``[f(u), f'(u), f''(u)][: order + 1]``, each shaped like u; order in 0..2."""
-        if order not in (0, 1, 2):
-            raise KanpdeError(f"derivative order {order!r} is not supported; expected 0, 1 or 2")
+        """f and its first ``order`` derivatives at u, each shaped like u; order in 0..3."""
+        if order not in (0, 1, 2, 3):
+            raise KanpdeError(f"derivative order {order!r} is not supported; expected 0, 1, 2 or 3")
         return [as_like(fn(u), u) for fn in self._callables[: order + 1]]
 
     def sympy(self, arg: sympy.Expr) -> sympy.Expr:

@@ -123,8 +123,8 @@ def _evaluate(problem: Problem, model: nn.Module, x: torch.Tensor, label: str,
               requests: Requests | None, fn: Callable[[Field], torch.Tensor],
               jet: Jet | None = None) -> torch.Tensor:
     """fn(solution field at x), through the model's jet when it has one (``jet``: already
-    computed at x). Autograd when there is no jet, for third-order terms, or when fn asks
-    for more than it did before (the request then grows)."""
+    computed at x). Autograd when there is no jet, for derivatives of order four or more,
+    or when fn asks for more than it did before (the request then grows)."""
     _record(problem, model, x, label, requests, fn)
     request = requests.get(label) if requests is not None else None
     if request is not None and hasattr(model, "jet"):

@@ -17,6 +17,7 @@ from kanpde.model.spline_product import spline_product
 F64 = torch.float64
 BOUNDS = [[0.0, 1.0], [-1.0, 2.0], [0.0, 3.0]]
 FULL = JetRequest.of(first=[0, 1, 2], second=[(0, 0), (0, 1), (1, 2), (2, 2)], laplacian=[0, 1, 2])
+THIRD = JetRequest.of(first=[0], second=[(0, 0)], laplacian=[0, 1, 2], third=[(1, 1, 1), (0, 1, 2), (0, 0, 2)])
 
 
 def gen(seed=0):
@@ -61,6 +62,8 @@ REQUESTS = {
     "mixed": JetRequest.of(second=[(0, 2)]),
     "pure and mixed": JetRequest.of(second=[(0, 0), (1, 1), (0, 1)]),
     "all": FULL,
+    "third pure": JetRequest.of(third=[(1, 1, 1)]),
+    "third with all": THIRD,
 }
 
 
@@ -71,6 +74,10 @@ PRODUCTS = ["fused", "dense", "local"]
 @pytest.mark.parametrize("product", PRODUCTS)
 def test_jet_equals_autograd(name, product):
     model = use(network(), product)
+    if product == "fused" and REQUESTS[name].order == 3:  # the kernel carries up to second derivatives
+        with pytest.raises(KanpdeError, match="up to the second"):
+            model.jet(points(5, seed=2), REQUESTS[name])
+        return
     assert_same_jet(model, points(200, seed=2, outside=10), REQUESTS[name])
 
 
@@ -78,6 +85,8 @@ def test_jet_equals_autograd(name, product):
 @pytest.mark.parametrize("product", PRODUCTS)
 def test_jet_equals_autograd_for_every_spline_order(order, product):
     assert_same_jet(use(network(order=order), product), points(150, seed=3), FULL)
+    if product != "fused":
+        assert_same_jet(use(network(order=order), product), points(150, seed=3), THIRD)
 
 
 # widths the fused kernel specialises (1, 8, 16, 32 outputs with cubic splines) and others
@@ -99,14 +108,15 @@ def test_jet_equals_autograd_after_grid_extension_and_update():
     assert_same_jet(model, x, FULL)  # also the samples that now sit on the ends of the ranges
 
 
-def test_parameter_gradients_through_the_jet_equal_autograd():
+@pytest.mark.parametrize("request_", [FULL, THIRD], ids=["second", "third"])
+def test_parameter_gradients_through_the_jet_equal_autograd(request_):
     model = network(grid=7)
     x = points(100, seed=7, outside=5)
-    weights = torch.randn(FULL.channels, 100, 2, dtype=F64, generator=gen(8))
-    for product in PRODUCTS:
+    weights = torch.randn(request_.channels, 100, 2, dtype=F64, generator=gen(8))
+    for product in PRODUCTS if request_.order < 3 else ["auto", "dense", "local"]:
         use(model, product)
-        analytic = torch.autograd.grad((model.jet(x, FULL).data * weights).sum(), list(model.parameters()))
-        nested = autograd_jet(model, x, FULL, create_graph=True)
+        analytic = torch.autograd.grad((model.jet(x, request_).data * weights).sum(), list(model.parameters()))
+        nested = autograd_jet(model, x, request_, create_graph=True)
         reference = torch.autograd.grad((nested.data * weights).sum(), list(model.parameters()))
         for a, r in zip(analytic, reference):
             assert (a - r).abs().max() <= 1e-12 * r.abs().max()

@@ -71,8 +71,10 @@ def test_constants_come_back_shaped_typed_and_fresh():
         assert t.shape == u.shape and t.dtype == torch.float32
     assert lin(u) is not u  # the identity does not hand back the caller's tensor
     assert torch.equal(lin.derivatives(u, 2)[1], torch.ones_like(u))
-    with pytest.raises(KanpdeError, match="order 3 .* expected 0, 1 or 2"):
-        lin.derivatives(u, 3)
+    cube = function_library(["x^3"])[0].derivatives(u, 3)  # third derivative 6, as for the jets of order 3
+    assert torch.equal(cube[3], torch.full_like(u, 6.0)) and cube[3].dtype == torch.float32
+    with pytest.raises(KanpdeError, match="order 4 .* expected 0, 1, 2 or 3"):
+        lin.derivatives(u, 4)
 
 
 def test_extra_functions_are_usable_and_leave_the_defaults_alone():
