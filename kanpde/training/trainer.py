@@ -234,7 +234,6 @@ def solve(problem: Problem, model: nn.Module, curriculum: Sequence[Stage], *,
     if status is Status.OK and run.out_of_time():
         message = (f"stopped at the time limit of {time_limit:g} s in stage {len(stages)} of {len(curriculum)} "
                    f"(its step {stages[-1].steps} of {curriculum[len(stages) - 1].steps}), {run.step} steps in all")
-        log.warning("training %s", message)
     elif status is Status.OK:
         stalled = sum(s.stalled for s in stages)
         message = (f"{len(curriculum)} stages, {run.step} steps"
