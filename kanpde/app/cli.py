@@ -18,7 +18,12 @@ def main() -> None:
     INTERRUPTS.install()  # SIGTERM (a cluster's time limit, `kill`) is handled like Ctrl-C
     try:
         from kanpde.app.main import command
-    except KeyboardInterrupt:
+        INTERRUPTS.check()  # a signal whose KeyboardInterrupt an extension's import swallowed
+    except (KeyboardInterrupt, Exception):
+        if not INTERRUPTS.received:
+            raise
+        # an import cut short by the signal can fail with any error (numpy's partial import
+        # surfaces later as an AttributeError): the signal is the cause, not the error
         sys.stderr.write("kanpde: interrupted while starting; nothing was written\n")
         exit_now(INTERRUPTED_EXIT)
     command()

@@ -39,12 +39,13 @@ def test_nested_extension_is_exact(noise_scale):
     y0, y0_out = evaluate(model, x), evaluate(model, outside)
     # exact, inside and outside the range (the same end pieces continue), relative to the
     # values: with noise_scale 1 the last layer's inputs reach +-35 on a [-1, 1] grid, where
-    # the continued cubics reach 1e4
+    # the continued cubics reach 1e4 and amplify the refit's rounding: 0.4e-12 to 1.4e-12 of
+    # the values, depending on the LAPACK path; a non-nested refit is off by ~1e-2
     for size in (10, 20):
         extend_grid(model, size)
         assert model.grid_size == size
-        assert (evaluate(model, x) - y0).abs().max() < 1e-12 * y0.abs().max().clamp_min(1.0)
-        assert (evaluate(model, outside) - y0_out).abs().max() < 1e-12 * y0_out.abs().max().clamp_min(1.0)
+        assert (evaluate(model, x) - y0).abs().max() < 1e-11 * y0.abs().max().clamp_min(1.0)
+        assert (evaluate(model, outside) - y0_out).abs().max() < 1e-11 * y0_out.abs().max().clamp_min(1.0)
 
 
 def test_nested_extension_after_update_grid_is_exact():
