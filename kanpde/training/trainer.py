@@ -80,6 +80,13 @@ class _Run:
         self.keep_good(loss)
         self.best_state, self.best_step, self.best_loss = self.good_state, self.step, loss
 
+    def new_points(self) -> None:
+        """Redrawn points: their loss is not comparable with the best loss on the old ones
+        (RAD can move points onto a singularity, raising the loss 1e7-fold with nothing
+        wrong), so the stage's best restarts from the current model, its loss unmeasured;
+        divergence from the run's first loss is still checked."""
+        self.best_state, self.best_step, self.best_loss = copy.deepcopy(self.model.state_dict()), self.step, math.inf
+
     def keep_good(self, loss: float, state: dict | None = None) -> None:
         """Keep ``state`` (default: the model's current one) as the last good model, after
         checking that ``loss`` has not diverged (raises _Diverged with the loss)."""
@@ -305,6 +312,7 @@ def _run_stage(problem, model, stage: Stage, index: int, optimizer: StageOptimiz
                              run.requests)
         run.points = sampler.interior
         optimizer.new_points()
+        run.new_points()
     objective = Objective(problem, model, batch, run.requests, weights, reduction, stage.sparsify, stage.entropy,
                           stage.loss)
     steps_run, finished = 0, False
@@ -313,6 +321,7 @@ def _run_stage(problem, model, stage: Stage, index: int, optimizer: StageOptimiz
             objective.batch = batch = sample_batch(problem, sampler, generator, batch.interior.dtype,
                                                    batch.interior.device, model, run.requests)
             optimizer.new_points()
+            run.new_points()
         final = stage_step == stage.steps or run.out_of_time()  # out of time: this step ends the run
         log_now = final or stage_step % log_every == 0 or stage_step == 1
         # an optimizer that reads its loss every step: keep each step's model, to log the last one
