@@ -292,6 +292,16 @@ def _nan_message(row: dict, run: _Run, dtype: torch.dtype) -> str:
             f"model of step {run.good_step} (loss {run.good_loss:.3e}). {advice}")
 
 
+def _redraw(problem, sampler, generator, batch, model, run: _Run, optimizer: StageOptimizer):
+    """New interior points (RAD from ``model`` where the sampler is adaptive), like ``batch``
+    in dtype and device; the optimizer and the run's best loss learn that the points changed."""
+    batch = sample_batch(problem, sampler, generator, batch.interior.dtype, batch.interior.device, model,
+                         run.requests)
+    optimizer.new_points()
+    run.new_points()
+    return batch
+
+
 def _run_stage(problem, model, stage: Stage, index: int, optimizer: StageOptimizer, batch: Batch, sampler,
                generator, weights, log_every: int, run: _Run) -> tuple[StageSummary, Batch]:
     start, first = time.perf_counter(), None
@@ -308,20 +318,14 @@ def _run_stage(problem, model, stage: Stage, index: int, optimizer: StageOptimiz
     if stage.points is not None:
         sampler = replace(sampler, interior=stage.points)
     if sampler.interior != run.points:  # the inherited points were drawn for another count
-        batch = sample_batch(problem, sampler, generator, batch.interior.dtype, batch.interior.device, model,
-                             run.requests)
+        batch = _redraw(problem, sampler, generator, batch, model, run, optimizer)
         run.points = sampler.interior
-        optimizer.new_points()
-        run.new_points()
     objective = Objective(problem, model, batch, run.requests, weights, reduction, stage.sparsify, stage.entropy,
                           stage.loss)
     steps_run, finished = 0, False
     for stage_step in range(1, stage.steps + 1):
         if stage.resample_every and stage_step > 1 and (stage_step - 1) % stage.resample_every == 0:
-            objective.batch = batch = sample_batch(problem, sampler, generator, batch.interior.dtype,
-                                                   batch.interior.device, model, run.requests)
-            optimizer.new_points()
-            run.new_points()
+            objective.batch = batch = _redraw(problem, sampler, generator, batch, model, run, optimizer)
         final = stage_step == stage.steps or run.out_of_time()  # out of time: this step ends the run
         log_now = final or stage_step % log_every == 0 or stage_step == 1
         # an optimizer that reads its loss every step: keep each step's model, to log the last one
