@@ -40,9 +40,20 @@ def _face_factor(domain, face: str, x: torch.Tensor) -> torch.Tensor:
     return 2.0 * (t if side < 0 else 1.0 - t)
 
 
-def hard_dirichlet(problem: Problem) -> Problem:
-    """The problem with its constant-valued Dirichlet conditions built into the ansatz."""
-    hard = [c for c in problem.conditions if isinstance(c, Dirichlet) and not callable(c.value)]
+def hard_dirichlet(problem: Problem, components: list[str] | None = None) -> Problem:
+    """The problem with its constant-valued Dirichlet conditions built into the ansatz;
+    of the named components only, when ``components`` is given (the others' conditions
+    stay in the loss: e.g. a lid-driven cavity's v = 0 on every wall exactly, and u, which
+    is 1 on the lid and 0 on the other walls, softly)."""
+    names = problem.components
+    if components is not None:
+        unknown = [c for c in components if c not in names]
+        if unknown:
+            raise KanpdeError(f"problem {problem.name!r} has no component {', '.join(map(repr, unknown))} to "
+                              f"impose exactly; its components: {', '.join(names)}")
+    chosen = set(names if components is None else components)
+    hard = [c for c in problem.conditions if isinstance(c, Dirichlet) and not callable(c.value)
+            and (c.component or names[0]) in chosen]
     if not hard:
         raise KanpdeError(f"problem {problem.name!r} has no Dirichlet condition with a constant "
                           "value to impose exactly; use the soft (loss) form")

@@ -56,6 +56,25 @@ def test_errors_say_what_can_be_imposed():
         hard_dirichlet(make(Box([0, 0], [1, 1]), [Dirichlet("x-", value=0.0), Dirichlet("x+", value=1.0)]))
 
 
+def test_named_components_only_are_imposed_exactly():
+    """Cavity-like: v = 0 on every wall is built in, u (1 on the lid, 0 elsewhere) stays soft."""
+    domain = Box([0, 0], [1, 1])
+    conditions = [Dirichlet("y+", value=1.0, component="u", name="lid"),
+                  Dirichlet(["x-", "x+", "y-"], value=0.0, component="u", name="walls_u"),
+                  Dirichlet(value=0.0, component="v", name="walls_v")]
+    problem = hard_dirichlet(Problem("p", domain, lambda u, x, p: u["u"].value, conditions,
+                                     components=("u", "v")), ["v"])
+    assert [c.label for c in problem.conditions] == ["lid", "walls_u"]
+    x, _ = domain.sample_boundary(200, generator=GEN)
+    two = lambda x: torch.cat([net(x), net(x) + 1], dim=1)  # noqa: E731
+    values = problem.solution(two, x)
+    assert values[:, 1].abs().max() < 1e-13
+    assert torch.allclose(values[:, 0], two(x)[:, 0])  # u is the network's, untouched
+    with pytest.raises(KanpdeError, match="no component 'w'.*components: u, v"):
+        hard_dirichlet(Problem("p", domain, lambda u, x, p: u["u"].value, conditions, components=("u", "v")),
+                       ["w"])
+
+
 def burgers_like(initial=lambda x, p: -torch.sin(torch.pi * x.x), boundary=0.0):
     domain = SpaceTime(Interval(-1, 1), 0.5, 2.0)
     return make(domain, [Dirichlet(value=boundary), Initial(value=initial)])

@@ -195,6 +195,19 @@ def test_helmholtz_params_are_passed_through():
     assert evaluate_residual(problem, Exact(default), x).abs().max() > 1.0
 
 
+def test_cavity_taper_weights_the_residual_next_to_the_lid_ends_only():
+    """taper = 0.2: the residual times (r / 0.2)^2 within r < 0.2 of a lid end, unchanged
+    farther away (a smooth field that is no solution: every equation is non-zero)."""
+    x = torch.tensor([[0.05, 1.0], [0.9, 0.9], [0.5, 0.5], [0.0, 0.5]], dtype=F64)
+    weights = torch.tensor([(0.05 / 0.2) ** 2, 0.02 / 0.2**2, 1.0, 1.0], dtype=F64)  # r^2 = 0.0025, 0.02
+    torch.manual_seed(0)
+    model = nn.Linear(2, 3, dtype=F64)
+    plain = evaluate_residual(kanpde.load_problem("cavity"), model, x)
+    tapered = evaluate_residual(kanpde.load_problem("cavity", {"taper": 0.2}), model, x)
+    torch.testing.assert_close(tapered, plain * weights[:, None], atol=1e-15, rtol=1e-12)
+    assert plain.abs().min() > 0
+
+
 def test_with_params_matches_load_with_params():
     x = kanpde.load_problem("diffusion1d").domain.sample_interior(32, "uniform", generator=gen(), dtype=F64)
     a = kanpde.load_problem("diffusion1d", {"D": 0.5})

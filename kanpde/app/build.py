@@ -62,7 +62,11 @@ def build_problem(cfg: DictConfig) -> tuple[Problem, tuple[int, ...]]:
     """The problem with its hard constraints, and the inputs the network must be periodic in."""
     params = OmegaConf.to_container(cfg.params, resolve=True)  # a dict: the schema types params as one
     problem = load_problem(cfg.source or cfg.name, params)  # type: ignore[arg-type]
-    problem = hard_dirichlet(problem) if cfg.hard_dirichlet else problem
+    if cfg.hard_components is not None and not cfg.hard_dirichlet:
+        raise KanpdeError("problem.hard_components names the components of problem.hard_dirichlet; "
+                          "set problem.hard_dirichlet=true")
+    components = None if cfg.hard_components is None else list(cfg.hard_components)
+    problem = hard_dirichlet(problem, components) if cfg.hard_dirichlet else problem
     problem = hard_initial(problem) if cfg.hard_initial else problem
     return hard_periodic(problem) if cfg.hard_periodic else (problem, ())
 

@@ -38,6 +38,7 @@ class ProblemConf:
     source: Optional[str] = None  # shipped problem name or path to a .py file (default: name)
     params: Dict[str, Any] = field(default_factory=dict)
     hard_dirichlet: bool = False  # impose constant Dirichlet values exactly (output transform)
+    hard_components: Optional[List[str]] = None  # with hard_dirichlet: of these components only (default: all)
     hard_initial: bool = False  # impose initial values exactly (after hard_dirichlet when both)
     hard_periodic: bool = False  # periodic network inputs (cos/sin) replace Periodic conditions
 

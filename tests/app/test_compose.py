@@ -151,3 +151,11 @@ def test_symbolic_refuses_hard_constraints_and_product_nodes_need_a_kan():
         build(_compose(["model=mlp", "model.mult=[1]"]))
     job = build(_compose(["model.widths=[2]", "model.mult=[1]"]))
     assert job.model.widths == [2, 3, 1] and job.model.layers[0].out_dim == 4
+
+
+def test_hard_components_choose_what_is_built_in():
+    from kanpde import KanpdeError
+    job = build(_compose(["problem=cavity", "problem.hard_dirichlet=true", "problem.hard_components=[v]"]))
+    assert [c.label for c in job.problem.conditions] == ["lid", "walls_u", "pressure_gauge"]
+    with pytest.raises(KanpdeError, match="set problem.hard_dirichlet=true"):
+        build(_compose(["problem=cavity", "problem.hard_components=[v]"]))
