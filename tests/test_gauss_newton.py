@@ -11,7 +11,7 @@ from kanpde.analysis import evaluate
 from kanpde.constraints import hard_dirichlet, hard_periodic
 from kanpde.errors import KanpdeError
 from kanpde.training import jacobian
-from kanpde.training.gauss_newton import GaussNewton
+from kanpde.training.gauss_newton import GaussNewton, gram
 from kanpde.training.losses import term_weights
 from kanpde.training.objective import Objective
 from kanpde.training.sampler import SamplerConfig, sample_batch
@@ -51,6 +51,18 @@ def test_gauss_newton_solves_linear_least_squares_in_one_step(rank):
     exact = torch.linalg.pinv(A) @ b  # from zero, the minimum-norm solution
     assert optimizer.iterations == 1
     assert torch.allclose(x.detach(), exact, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("layout", ["contiguous", "column slice"])
+def test_the_gram_matrix_equals_the_general_product(dtype, layout):
+    J = torch.randn(300, 70, generator=torch.Generator().manual_seed(1), dtype=F64)
+    J = (J if layout == "contiguous" else torch.randn(300, 90, dtype=F64)[:, 10:80] + J).to(dtype)
+    A = gram(J)
+    expected = (J.double().T @ J.double()).to(dtype)
+    assert torch.equal(A, A.T)
+    tol = 1e-12 if dtype == F64 else 1e-5
+    assert (A - expected).abs().max() <= tol * expected.abs().max()
 
 
 @pytest.mark.parametrize("max_dense", [6000, 0])  # Cholesky, then conjugate gradients
