@@ -57,9 +57,46 @@ def test_attention_accumulates_where_the_residual_stays_large():
     assert float(reduce(squares, fresh)) == pytest.approx(float((once.square() * squares).mean()), rel=1e-12)
 
 
+def test_time_decay_weights_are_exponential_in_time_with_mean_one():
+    rate = 3.0
+    reduce = ResidualReduction(PointWeighting(time_decay=rate), (1.0, 3.0))
+    t = torch.linspace(1.0, 3.0, 20001, dtype=torch.float64)
+    weights = reduce.point_weights(torch.ones_like(t), points(t.tolist()))
+    assert float(weights[-1] / weights[0]) == pytest.approx(math.exp(-rate), rel=1e-12)
+    assert float(weights[10000] / weights[0]) == pytest.approx(math.exp(-rate / 2), rel=1e-12)
+    assert float(torch.trapezoid(weights, t) / 2.0) == pytest.approx(1.0, rel=1e-8)  # mean 1 over the range
+    assert PointWeighting(time_decay=rate).active and not PointWeighting(time_decay=rate).varies
+
+
+def test_a_least_squares_stage_minimises_the_time_decay_weighted_residual_without_hold():
+    """Fixed weights are one objective: a Levenberg-Marquardt stage keeps them (no hold);
+    its first logged residual term is the weighted mean square of the initial network's
+    residual at the run's first points."""
+    from kanpde import KAN, KANConfig, Stage, load_problem, solve
+    from kanpde.training.losses import evaluate_residual
+    from kanpde.training.sampler import SamplerConfig, sample_batch
+
+    problem = load_problem("diffusion1d")
+    model = KAN([2, 3, 1], problem.domain.bounds, KANConfig(grid_size=3), generator=torch.Generator().manual_seed(0),
+                dtype=torch.float64)
+    batch = sample_batch(problem, SamplerConfig(), torch.Generator().manual_seed(0), torch.float64, torch.device("cpu"))
+    squares = evaluate_residual(problem, model, batch.interior).detach().square().mean(dim=1)
+    t = batch.interior[:, -1]
+    (t0, t1), rate = problem.domain.t_bounds, 4.0
+    weights = torch.exp(-rate * (t - t0) / (t1 - t0)) * rate / (1 - math.exp(-rate))
+    result = solve(problem, model, [Stage(1, "lm")], seed=0, log_every=1,
+                   point_weighting=PointWeighting(time_decay=rate))
+    assert result.history[0]["residual"] == pytest.approx(float((weights * squares).mean()), rel=1e-10)
+    assert result.history[0]["residual"] != pytest.approx(float(squares.mean()), rel=1e-2)
+
+
 def test_bad_settings_say_what_is_accepted():
-    with pytest.raises(KanpdeError, match="needs a time axis"):
+    with pytest.raises(KanpdeError, match="need a time axis"):
         ResidualReduction(PointWeighting(causal=1.0), None)
+    with pytest.raises(KanpdeError, match="need a time axis"):
+        ResidualReduction(PointWeighting(time_decay=1.0), None)
+    with pytest.raises(KanpdeError, match="time_decay >= 0"):
+        PointWeighting(time_decay=-1.0)
     with pytest.raises(KanpdeError, match="0 <= decay < 1"):
         PointWeighting(attention=0.1, decay=1.0)
 

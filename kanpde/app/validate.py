@@ -47,6 +47,7 @@ RANGES: dict[str, tuple[Callable, str]] = {
     "train.point_weights.bins": (_positive, "a positive integer"),
     "train.point_weights.attention": (_non_negative, "a number >= 0 (0: off)"),
     "train.point_weights.decay": (lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    "train.point_weights.time_decay": (_non_negative, "a number >= 0 (0: off)"),
     "sampler.interior": (_positive, "a positive integer"),
     "sampler.boundary": (_positive, "a positive integer"),
     "sampler.k": (_non_negative, "a number >= 0"),

@@ -311,8 +311,8 @@ def _run_stage(problem, model, stage: Stage, index: int, optimizer: StageOptimiz
     reduction = run.reduction
     if reduction is not None and not optimizer.fixed_objective:
         reduction.release()
-    elif reduction is not None and reduction.config.hold:
-        reduction.hold()
+    elif reduction is not None and (reduction.config.hold or not reduction.config.varies):
+        reduction.hold()  # (fixed time-decay weights need no hold: they are one objective)
     else:
         reduction = None
     if stage.points is not None:
