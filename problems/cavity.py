@@ -19,7 +19,16 @@ from its difference with the extrapolation from 256^2 and 512^2 cells, 6.6e-6, 8
 
 ``taper`` > 0 weights the residual by (r / taper)^2 within that distance r of a lid end
 (the same solution; the loss is no longer dominated by the points next to the singularity).
+
+``lift`` builds the walls' velocities into the ansatz with the singularity itself:
+(u, v, p) = lift + (D net_u, D net_v, net_p), D = 16 x (1 - x) y (1 - y). Next to each lid
+end the lift is the Stokes flow in a corner with one wall sliding (Taylor's scraper:
+stream function r f(theta), velocity a function of theta alone, p ~ 1/r), blended out
+by r = 0.5; elsewhere it is 1 on the lid and 0 on the walls. The network then adds a
+field that vanishes on the walls, and no smooth function has to bridge the jump of u.
 """
+
+import math
 
 import torch
 
@@ -41,19 +50,61 @@ def residual(u, x, p):
     return equations * (r / p.taper).clamp(max=1.0).square()[:, None]
 
 
-def problem(re: float = 100.0, taper: float = 0.0) -> Problem:
+# Taylor's scraper: Stokes flow in the quarter plane 0 < theta < pi/2 whose wall theta = 0
+# slides along itself at unit speed away from the corner, the other wall at rest:
+# f(0) = f(pi/2) = f'(pi/2) = 0, f'(0) = 1 for f = A sin + C theta sin + D theta cos
+_D = 4 / (4 - math.pi**2)
+_C, _A = math.pi / 2 * _D, -math.pi**2 / 4 * _D
+
+
+def _scraper(along: torch.Tensor, across: torch.Tensor):
+    """Velocity (along the sliding wall, along the fixed one) and pressure x Re of the
+    corner flow at local coordinates (N,) each: u_r = f', u_theta = -f, p = -(f' + f''')/r."""
+    r = torch.hypot(along, across).clamp(min=1e-8)  # (the corner itself: finite, never a training point)
+    theta = torch.atan2(across, along)
+    s, c = torch.sin(theta), torch.cos(theta)
+    f = _A * s + _C * theta * s + _D * theta * c
+    df = _A * c + _C * (s + theta * c) + _D * (c - theta * s)
+    return df * c + f * s, df * s - f * c, 4 * (math.pi * s + 2 * c) / ((4 - math.pi**2) * r)
+
+
+def _fade(r: torch.Tensor, radius: float = 0.5) -> torch.Tensor:
+    """1 at r = 0, 0 from r = radius on, three continuous derivatives: (N,)."""
+    t = (r / radius).clamp(max=1.0)
+    return 1 - t**4 * (35 - 84 * t + 70 * t**2 - 20 * t**3)
+
+
+def corner_lift(x: torch.Tensor, re: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(shift, scale) (N, 3) each: the lift, and the factors that multiply the network."""
+    X, Y = x[:, 0], x[:, 1]
+    u_left, v_left, p_left = _scraper(X, 1 - Y)  # the lid slides away from its left end
+    u_right, v_right, p_right = _scraper(1 - X, 1 - Y)  # and toward its right end: the flow reversed
+    left, right = _fade(torch.hypot(X, 1 - Y)), _fade(torch.hypot(1 - X, 1 - Y))
+    # 1 on the lid, 0 on the walls (a jump at the lid ends, where the blend above is 1)
+    rest = (1 - torch.atan2(1 - Y, X) / (math.pi / 2)) * (1 - torch.atan2(1 - Y, 1 - X) / (math.pi / 2)) * Y
+    shift = torch.stack([left * u_left + right * u_right + (1 - left - right) * rest,
+                         right * v_right - left * v_left, (left * p_left - right * p_right) / re], dim=1)
+    walls = 16 * X * (1 - X) * Y * (1 - Y)
+    return shift, torch.stack([walls, walls, torch.ones_like(walls)], dim=1)
+
+
+def problem(re: float = 100.0, taper: float = 0.0, lift: bool = False) -> Problem:
+    walls = [
+        Dirichlet("y+", value=1.0, component="u", name="lid"),
+        Dirichlet(["x-", "x+", "y-"], value=0.0, component="u", name="walls_u"),
+        Dirichlet(value=0.0, component="v", name="walls_v"),
+    ]
     return Problem(
         name="cavity",
         domain=Box([0.0, 0.0], [1.0, 1.0], names=["x", "y"]),
         residual=residual,
         components=("u", "v", "p"),
         conditions=[
-            Dirichlet("y+", value=1.0, component="u", name="lid"),
-            Dirichlet(["x-", "x+", "y-"], value=0.0, component="u", name="walls_u"),
-            Dirichlet(value=0.0, component="v", name="walls_v"),
+            *([] if lift else walls),
             PointData(x=torch.tensor([[0.5, 0.0]]), values=torch.tensor([0.0]), component="p",
                       name="pressure_gauge"),
         ],
-        params={"re": re, "taper": taper},
+        params={"re": re, "taper": taper, "lift": lift},
+        transform=(lambda x: corner_lift(x, re)) if lift else None,
         reference=lambda p: lid_driven_cavity(re=p.re, n=192, levels=2, corner_radius=0.05),
     )

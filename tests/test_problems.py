@@ -208,6 +208,37 @@ def test_cavity_taper_weights_the_residual_next_to_the_lid_ends_only():
     assert plain.abs().min() > 0
 
 
+def test_cavity_lift_meets_every_wall_and_is_the_stokes_corner_flow_at_the_lid_ends():
+    """lift: any network gives u = 1 on the lid, u = v = 0 on the other walls; at the lid
+    ends the lift alone solves the Stokes equations (Delta u / Re = grad p, div u = 0),
+    whose terms there are of size 1e3 (p ~ 1/r)."""
+    problem = kanpde.load_problem("cavity", {"lift": True})
+    assert [c.label for c in problem.conditions] == ["pressure_gauge"]
+    s = torch.linspace(0.01, 0.99, 9, dtype=F64)
+    one, zero = torch.ones_like(s), torch.zeros_like(s)
+    torch.manual_seed(0)
+    model = nn.Linear(2, 3, dtype=F64)
+    for points, u in [((s, one), 1.0), ((zero, s), 0.0), ((one, s), 0.0), ((s, zero), 0.0)]:
+        velocity = problem.solution(model, torch.stack(points, dim=1))[:, :2]
+        torch.testing.assert_close(velocity, torch.tensor([u, 0.0], dtype=F64).expand_as(velocity), atol=1e-15,
+                                   rtol=0)
+    theta = torch.linspace(0.1, 1.4, 5, dtype=F64)
+    r = 3e-3
+    for corner, side in [(0.0, 1.0), (1.0, -1.0)]:
+        x = torch.stack([corner + side * r * torch.cos(theta), 1 - r * torch.sin(theta)], dim=1).requires_grad_(True)
+        shift, _ = problem.transform(x)
+
+        def grad(f, x=x):
+            return torch.autograd.grad(f.sum(), x, create_graph=True)[0]
+
+        gu, gv, gp = grad(shift[:, 0]), grad(shift[:, 1]), grad(shift[:, 2])
+        laplacian = [grad(g[:, 0])[:, 0] + grad(g[:, 1])[:, 1] for g in (gu, gv)]
+        assert gp.abs().max() > 1e3
+        for i in range(2):
+            assert (laplacian[i] / 100.0 - gp[:, i]).abs().max() <= 1e-6 * gp.abs().max()
+        assert (gu[:, 0] + gv[:, 1]).abs().max() <= 1e-6 * gu.abs().max()
+
+
 def test_with_params_matches_load_with_params():
     x = kanpde.load_problem("diffusion1d").domain.sample_interior(32, "uniform", generator=gen(), dtype=F64)
     a = kanpde.load_problem("diffusion1d", {"D": 0.5})
