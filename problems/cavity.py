@@ -60,7 +60,8 @@ _C, _A = math.pi / 2 * _D, -math.pi**2 / 4 * _D
 def _scraper(along: torch.Tensor, across: torch.Tensor):
     """Velocity (along the sliding wall, along the fixed one) and pressure x Re of the
     corner flow at local coordinates (N,) each: u_r = f', u_theta = -f, p = -(f' + f''')/r."""
-    r = torch.hypot(along, across).clamp(min=1e-8)  # (the corner itself: finite, never a training point)
+    along = _off_corner(along, across)
+    r = torch.hypot(along, across)
     theta = torch.atan2(across, along)
     s, c = torch.sin(theta), torch.cos(theta)
     f = _A * s + _C * theta * s + _D * theta * c
@@ -68,9 +69,19 @@ def _scraper(along: torch.Tensor, across: torch.Tensor):
     return df * c + f * s, df * s - f * c, 4 * (math.pi * s + 2 * c) / ((4 - math.pi**2) * r)
 
 
-def _fade(r: torch.Tensor, radius: float = 0.5) -> torch.Tensor:
-    """1 at r = 0, 0 from r = radius on, three continuous derivatives: (N,)."""
-    t = (r / radius).clamp(max=1.0)
+def _off_corner(along: torch.Tensor, across: torch.Tensor) -> torch.Tensor:
+    """``along``, moved to 1 at the corner point itself (where the angle and p are
+    undefined): finite values and derivatives there, for evaluation grids that include it."""
+    return torch.where(torch.hypot(along, across) < 1e-12, torch.ones_like(along), along)
+
+
+def _fade(dx: torch.Tensor, dy: torch.Tensor, radius: float = 0.5) -> torch.Tensor:
+    """1 - t^4 (35 - 84 t + 70 t^2 - 20 t^3), t = r / radius (0 from t = 1 on): 1 at the
+    corner, where its first four derivatives vanish (the lift is the corner flow there up to
+    O(r^4)); three continuous derivatives at t = 1. (N,)"""
+    r2 = dx.square() + dy.square()
+    positive = r2 > 0  # r = 0: sqrt's derivative is undefined, the fade's is 0
+    t = (torch.where(positive, r2, torch.ones_like(r2)).sqrt() * positive / radius).clamp(max=1.0)
     return 1 - t**4 * (35 - 84 * t + 70 * t**2 - 20 * t**3)
 
 
@@ -79,9 +90,10 @@ def corner_lift(x: torch.Tensor, re: float) -> tuple[torch.Tensor, torch.Tensor]
     X, Y = x[:, 0], x[:, 1]
     u_left, v_left, p_left = _scraper(X, 1 - Y)  # the lid slides away from its left end
     u_right, v_right, p_right = _scraper(1 - X, 1 - Y)  # and toward its right end: the flow reversed
-    left, right = _fade(torch.hypot(X, 1 - Y)), _fade(torch.hypot(1 - X, 1 - Y))
+    left, right = _fade(X, 1 - Y), _fade(1 - X, 1 - Y)
     # 1 on the lid, 0 on the walls (a jump at the lid ends, where the blend above is 1)
-    rest = (1 - torch.atan2(1 - Y, X) / (math.pi / 2)) * (1 - torch.atan2(1 - Y, 1 - X) / (math.pi / 2)) * Y
+    rest = (1 - torch.atan2(1 - Y, _off_corner(X, 1 - Y)) / (math.pi / 2)) \
+        * (1 - torch.atan2(1 - Y, _off_corner(1 - X, 1 - Y)) / (math.pi / 2)) * Y
     shift = torch.stack([left * u_left + right * u_right + (1 - left - right) * rest,
                          right * v_right - left * v_left, (left * p_left - right * p_right) / re], dim=1)
     walls = 16 * X * (1 - X) * Y * (1 - Y)
