@@ -14,6 +14,10 @@ component i becomes ``g_i(x) + tau(t) * rest_i`` with ``tau = (t - t0) / (t1 - t
 ``hard_periodic(problem)`` returns the problem without its ``Periodic`` conditions and the
 inputs in which the network must then be periodic (``KAN(..., periodic=axes)``: cos/sin
 input features, see kanpde.model.features).
+
+``hard_symmetry(problem)`` returns the mirror symmetry the network must then have
+(``KAN(..., reflect=(axis, parity))``, see kanpde.model.reflection), after checking that
+the hard constraints keep it: the shift must have the solution's parity, the scale be even.
 """
 
 from __future__ import annotations
@@ -180,3 +184,32 @@ def _check_periodic_transform(problem: Problem, condition: Periodic, n: int = 32
                 if not column.requires_grad:
                     break  # independent of x: its derivatives vanish
                 column = torch.autograd.grad(column.sum(), x, create_graph=True)[0][:, axis]
+
+
+def hard_symmetry(problem: Problem, n: int = 64, rtol: float = 1e-10) -> tuple[int, str]:
+    """(input index, "odd" | "even") of the problem's declared ``symmetry``, for a network
+    built with that reflection; refuses a problem without one, or hard constraints that
+    break it (then ``shift + scale * net`` would not have the parity, whatever the net)."""
+    if problem.symmetry is None:
+        raise KanpdeError(f"problem {problem.name!r} declares no symmetry to build into the network "
+                          "(Problem(symmetry=(coordinate, 'odd' | 'even'))); set problem.hard_symmetry=false")
+    name, parity = problem.symmetry
+    axis = problem.domain.axis(name)
+    if parity not in ("odd", "even"):
+        raise KanpdeError(f"problem {problem.name!r}: symmetry parity {parity!r}; accepted: odd, even")
+    if problem.transform is not None:
+        x = problem.domain.sample_interior(n, "uniform", generator=torch.Generator().manual_seed(0),
+                                           dtype=torch.float64)
+        lower, upper = (float(b) for b in problem.domain.bounds[axis])
+        mirrored = x.clone()
+        mirrored[:, axis] = lower + upper - x[:, axis]
+        sign = -1.0 if parity == "odd" else 1.0
+        for part, here, there, expected in zip(("shift", "scale"), problem.transform(x), problem.transform(mirrored),
+                                               (sign, 1.0)):
+            gap = float((there - expected * here).abs().max())
+            if gap > rtol * (1.0 + float(here.abs().max())):
+                raise KanpdeError(f"problem {problem.name!r}: the hard constraints' {part} is not "
+                                  f"{'even' if expected > 0 else 'odd'} in {name!r} (off by {gap:.3g} at mirror "
+                                  f"points), so the ansatz cannot be {parity} in it; drop the hard constraint that "
+                                  "breaks the symmetry, or set problem.hard_symmetry=false")
+    return axis, parity

@@ -70,6 +70,10 @@ class Problem:
     transform(x: (N, d)) -> (shift, scale), each (N, m): the solution is
     ``shift + scale * net(x)``, an affine output transform (e.g. a hard constraint, see
     kanpde.constraints); None: the network's output is the solution.
+    symmetry: (coordinate, "odd" | "even"): the solution is odd or even under the mirror
+    image of that coordinate about the middle of its range, u(R x) = -u(x) or u(x) (every
+    component alike; the PDE and the conditions are invariant). ``hard_symmetry`` builds
+    it into the network (kanpde.constraints).
     """
 
     name: str
@@ -83,6 +87,7 @@ class Problem:
     unknowns: Mapping[str, float] = field(default_factory=dict)
     equations: int | None = None
     transform: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None
+    symmetry: tuple[str, str] | None = None
     _jets: PointCache = field(default_factory=lambda: PointCache(8), init=False, repr=False, compare=False)
 
     def __post_init__(self):

@@ -32,4 +32,5 @@ def problem(D: float = 1e-4) -> Problem:
         ],
         params={"D": D},
         reference=lambda p: allen_cahn(D=p.D),
+        symmetry=("x", "even"),  # u(-x, t) = u(x, t): PDE, initial and end values are invariant under x -> -x
     )

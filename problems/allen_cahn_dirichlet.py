@@ -49,4 +49,5 @@ def problem(D: float = 1e-3) -> Problem:
         ],
         params={"D": D},
         reference=reference,
+        symmetry=("x", "even"),  # u(-x, t) = u(x, t): PDE, initial and end values are invariant under x -> -x
     )

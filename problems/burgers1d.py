@@ -33,4 +33,5 @@ def problem(nu: float = 0.01 / math.pi) -> Problem:
         ],
         params={"nu": nu},
         reference=lambda p: burgers_reference(nu=p.nu, nx=256, nt=101),
+        symmetry=("x", "odd"),  # u(-x, t) = -u(x, t): PDE, initial and end values are invariant under x, u -> -x, -u
     )

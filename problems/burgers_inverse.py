@@ -39,4 +39,5 @@ def problem(nu: float = 0.01 / math.pi, guess: float = 0.05, observations: int =
         params={"nu": nu},
         unknowns={"nu": guess},
         reference=lambda p: burgers_reference(nu=nu, nx=256, nt=101),
+        symmetry=("x", "odd"),  # u(-x, t) = -u(x, t): PDE, initial and end values are invariant under x, u -> -x, -u
     )

@@ -129,6 +129,8 @@ def _kan(problem, widths, **kwargs):
     ("helmholtz2d", [2, 3], {"mult": [1]}),  # product nodes
     ("poisson2d", [5, 5], {"mlp": True}),  # the MLP baseline's linear layers
     ("burgers_inverse", [4], {"mlp": True}),
+    ("burgers1d", [3, 3], {"reflect": (0, "odd")}),  # a residual depends on its point and its mirror image
+    ("burgers_inverse", [4], {"mlp": True, "reflect": (0, "odd")}),
 ])
 def test_the_per_point_jacobian_equals_reverse_mode(name, widths, kwargs):
     problem = load_problem(name)
@@ -136,7 +138,7 @@ def test_the_per_point_jacobian_equals_reverse_mode(name, widths, kwargs):
         problem = hard_dirichlet(problem)
     if kwargs.pop("mlp", False):
         model = MLP([problem.domain.dim, *widths, len(problem.components)], problem.domain.bounds, "tanh",
-                    generator=torch.Generator().manual_seed(1), dtype=F64)
+                    generator=torch.Generator().manual_seed(1), dtype=F64, **kwargs)
     else:
         model = _kan(problem, widths, **kwargs)
     params = list(model.parameters()) + problem.unknown_tensors(F64, torch.device("cpu"))

@@ -208,6 +208,37 @@ def test_cavity_taper_weights_the_residual_next_to_the_lid_ends_only():
     assert plain.abs().min() > 0
 
 
+@pytest.mark.parametrize("name", [n for n in WITH_REFERENCE if kanpde.load_problem(n).symmetry is not None])
+def test_a_declared_symmetry_holds_for_the_reference_solution(name):
+    """symmetry = (x, parity): the reference grid is its own mirror image in x and its
+    values are parity times their mirror images (u(-x, t) = -u(x, t) for Burgers)."""
+    problem = load(name)
+    coordinate, parity = problem.symmetry
+    axis = problem.domain.axis(coordinate)
+    reference = problem.reference(problem.params)
+    nodes = reference.axes[axis]
+    lower, upper = (float(b) for b in problem.domain.bounds[axis])
+    np.testing.assert_allclose(lower + upper - nodes[::-1], nodes, rtol=0, atol=1e-12)
+    mirrored = np.flip(reference.values, axis=axis)
+    sign = -1.0 if parity == "odd" else 1.0
+    scale = np.abs(reference.values).max()
+    assert np.abs(mirrored - sign * reference.values).max() <= 1e-9 * scale
+    assert np.abs(mirrored + sign * reference.values).max() > 1e-2 * scale  # not the other parity
+
+
+def test_hard_symmetry_refuses_a_problem_without_one_and_constraints_that_break_it():
+    from kanpde.constraints import hard_initial, hard_symmetry
+
+    with pytest.raises(KanpdeError, match="declares no symmetry"):
+        hard_symmetry(kanpde.load_problem("poisson2d"))
+    burgers = kanpde.load_problem("burgers1d")
+    assert hard_symmetry(hard_initial(burgers)) == (0, "odd")  # -sin(pi x) is odd, the factor t even
+    broken = Problem(name="broken", domain=burgers.domain, residual=burgers.residual,
+                     conditions=[Initial(value=lambda x, p: torch.cos(math.pi * x.x))], symmetry=("x", "odd"))
+    with pytest.raises(KanpdeError, match="shift is not odd in 'x'"):
+        hard_symmetry(hard_initial(broken))
+
+
 def test_cavity_lift_meets_every_wall_and_is_the_stokes_corner_flow_at_the_lid_ends():
     """lift: any network gives u = 1 on the lid, u = v = 0 on the other walls; at the lid
     ends the lift alone solves the Stokes equations (Delta u / Re = grad p, div u = 0),
@@ -237,6 +268,10 @@ def test_cavity_lift_meets_every_wall_and_is_the_stokes_corner_flow_at_the_lid_e
         for i in range(2):
             assert (laplacian[i] / 100.0 - gp[:, i]).abs().max() <= 1e-6 * gp.abs().max()
         assert (gu[:, 0] + gv[:, 1]).abs().max() <= 1e-6 * gu.abs().max()
+    # the lid ends themselves (on evaluation grids): finite, with the taper's zero weight
+    ends = torch.tensor([[0.0, 1.0], [1.0, 1.0]], dtype=F64)
+    tapered = kanpde.load_problem("cavity", {"lift": True, "taper": 0.05})
+    assert torch.equal(evaluate_residual(tapered, model, ends), torch.zeros(2, 3, dtype=F64))
 
 
 def test_with_params_matches_load_with_params():

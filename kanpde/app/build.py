@@ -11,7 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from kanpde.app.validate import check_config, check_memory, check_spline_order
-from kanpde.constraints import hard_dirichlet, hard_initial, hard_periodic
+from kanpde.constraints import hard_dirichlet, hard_initial, hard_periodic, hard_symmetry
 from kanpde.errors import KanpdeError
 from kanpde.model import KAN, MLP, KANConfig
 from kanpde.problem import Problem, load_problem
@@ -58,8 +58,16 @@ def device_description(device: str | torch.device) -> str:
     return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
 
 
-def build_problem(cfg: DictConfig) -> tuple[Problem, tuple[int, ...]]:
-    """The problem with its hard constraints, and the inputs the network must be periodic in."""
+@dataclass(frozen=True)
+class Built:
+    """What the network must build in: periodic inputs, a mirror symmetry (axis, parity)."""
+
+    periodic: tuple[int, ...] = ()
+    reflect: tuple[int, str] | None = None
+
+
+def build_problem(cfg: DictConfig) -> tuple[Problem, Built]:
+    """The problem with its hard constraints, and what the network must build in."""
     params = OmegaConf.to_container(cfg.params, resolve=True)  # a dict: the schema types params as one
     problem = load_problem(cfg.source or cfg.name, params)  # type: ignore[arg-type]
     if cfg.hard_components is not None and not cfg.hard_dirichlet:
@@ -68,14 +76,16 @@ def build_problem(cfg: DictConfig) -> tuple[Problem, tuple[int, ...]]:
     components = None if cfg.hard_components is None else list(cfg.hard_components)
     problem = hard_dirichlet(problem, components) if cfg.hard_dirichlet else problem
     problem = hard_initial(problem) if cfg.hard_initial else problem
-    return hard_periodic(problem) if cfg.hard_periodic else (problem, ())
+    reflect = hard_symmetry(problem) if cfg.hard_symmetry else None
+    problem, periodic = hard_periodic(problem) if cfg.hard_periodic else (problem, ())
+    return problem, Built(periodic, reflect)
 
 
 ANSATZES = ("model", "separable")
 
 
 def build_model(cfg: DictConfig, problem: Problem, dtype: torch.dtype, device: torch.device,
-                seed: int, periodic: tuple[int, ...] = (), ansatz: str = "model", terms: int = 1) -> nn.Module:
+                seed: int, built: Built = Built(), ansatz: str = "model", terms: int = 1) -> nn.Module:
     """The configured network; ``ansatz="separable"`` (symbolic runs) replaces it by the
     readable KAN ``u = c X_0(x_0) ... X_{d-1}(x_{d-1}) + e`` of kanpde.symbolic.ansatz (a sum
     of ``terms`` such products), on the configured grid."""
@@ -90,18 +100,18 @@ def build_model(cfg: DictConfig, problem: Problem, dtype: torch.dtype, device: t
         if cfg.mult:
             raise KanpdeError(f"model.mult={list(cfg.mult)} gives a KAN product nodes; the MLP has none "
                               "(use model=kan)")
-        return MLP(widths, bounds, cfg.activation, periodic=periodic, generator=generator, dtype=dtype,
-                   device=device)
+        return MLP(widths, bounds, cfg.activation, periodic=built.periodic, reflect=built.reflect,
+                   generator=generator, dtype=dtype, device=device)
     config = KANConfig(grid_size=cfg.grid, order=cfg.order, grid_eps=cfg.grid_eps,
                        noise_scale=cfg.noise_scale)
     if ansatz == "separable":
-        if periodic:
+        if built.periodic or built.reflect:
             raise KanpdeError("symbolic.ansatz=separable takes the coordinates themselves; set "
-                              "problem.hard_periodic=false")
+                              "problem.hard_periodic=false and problem.hard_symmetry=false")
         return separable_kan(bounds, len(problem.components), config, terms=terms, generator=generator,
                              dtype=dtype, device=device)
-    return KAN(widths, bounds, config, mult=list(cfg.mult), periodic=periodic, generator=generator, dtype=dtype,
-               device=device)
+    return KAN(widths, bounds, config, mult=list(cfg.mult), periodic=built.periodic, reflect=built.reflect,
+               generator=generator, dtype=dtype, device=device)
 
 
 def options(node: DictConfig, key: str):
@@ -135,11 +145,11 @@ def build(cfg: DictConfig) -> Job:
     check_config(cfg)
     device = resolve_device(cfg.device)
     dtype = getattr(torch, cfg.dtype.value)
-    problem, periodic = build_problem(cfg.problem)
+    problem, built = build_problem(cfg.problem)
     check_spline_order(cfg, problem)
     check_memory(cfg, problem, dtype, device)
     ansatz = cfg.symbolic.ansatz if cfg.symbolic.enabled else "model"
-    model = build_model(cfg.model, problem, dtype, device, cfg.seed, periodic, ansatz, cfg.symbolic.terms)
+    model = build_model(cfg.model, problem, dtype, device, cfg.seed, built, ansatz, cfg.symbolic.terms)
     return Job(problem=problem, model=model, curriculum=build_curriculum(cfg.train),
                sampler=options(cfg.sampler, "sampler"), weights=dict(cfg.train.weights),
                point_weighting=options(cfg.train.point_weights, "train.point_weights"),

@@ -41,6 +41,7 @@ class ProblemConf:
     hard_components: Optional[List[str]] = None  # with hard_dirichlet: of these components only (default: all)
     hard_initial: bool = False  # impose initial values exactly (after hard_dirichlet when both)
     hard_periodic: bool = False  # periodic network inputs (cos/sin) replace Periodic conditions
+    hard_symmetry: bool = False  # the network built odd/even as the problem's declared symmetry
 
 
 @dataclass

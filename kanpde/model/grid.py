@@ -54,7 +54,7 @@ def update_grid(model: KAN, x: Tensor, eps: float | None = None) -> None:
             f"grid eps must lie in (0, 1]; got {eps}. eps = 0 (pure quantiles) repeats knots on "
             "samples with repeated values; use a small value such as 0.02"
         )
-    h = model.mapped_inputs(x)
+    h = model.mapped_inputs(model.seen_points(x))  # (a reflected network: its mirror images too)
     for index, layer in enumerate(model.layers):
         new_knots = _sample_knots(layer, h, eps)  # (in, G+2k+1)
         op = _refit_operator(layer, new_knots)  # (in, G+k, G+k)

@@ -16,6 +16,7 @@ from kanpde.errors import KanpdeError
 from kanpde.jet import Jet, JetRequest, PointCache, input_jet
 from kanpde.model.features import PeriodicFeatures
 from kanpde.model.layer import KANLayer, _random, _silu_derivatives
+from kanpde.model.reflection import Reflection
 
 _Out = TypeVar("_Out", Tensor, Jet)
 
@@ -72,8 +73,10 @@ class KAN(nn.Module):
     the first layer then has one more input per periodic one). ``mult[l]``: multiplication
     nodes of hidden layer l (as in KAN 2.0), after its ``widths[l + 1]`` sum nodes; each
     multiplies two outputs of the layer before it, so products of functions (separable
-    solutions) are exactly representable. Parameter names: ``layers.{l}.coef``,
-    ``layers.{l}.w_base``, ``layers.{l}.w_spline``.
+    solutions) are exactly representable. ``reflect = (axis, "odd" | "even")``: the
+    network is odd or even in that input about the middle of its bounds (see
+    model.reflection). Parameter names: ``layers.{l}.coef``, ``layers.{l}.w_base``,
+    ``layers.{l}.w_spline``.
     """
 
     def __init__(
@@ -84,12 +87,14 @@ class KAN(nn.Module):
         *,
         mult: Sequence[int] = (),
         periodic: Sequence[int] = (),
+        reflect: tuple[int, str] | None = None,
         generator: torch.Generator | None = None,
         dtype: torch.dtype | None = None,
         device: torch.device | str | None = None,
     ):
         super().__init__()
         self.mult = _check_mult(mult, widths)
+        self.reflection = None if reflect is None else Reflection(input_bounds, *reflect)
         self.features, bounds, widths = _input_features(input_bounds, _check_widths(widths, allow_empty=True),
                                                         periodic)
         self.config = config
@@ -117,6 +122,11 @@ class KAN(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """x: (N, d) -> (N, m)."""
+        if self.reflection is not None:
+            return self.reflection.combine(self._forward(self.reflection.points(x)))
+        return self._forward(x)
+
+    def _forward(self, x: Tensor) -> Tensor:
         h = self.mapped_inputs(x)
         for index, layer in enumerate(self.layers):
             h = self.nodes(index, layer(h))
@@ -142,6 +152,11 @@ class KAN(nn.Module):
     def jet(self, x: Tensor, request: JetRequest) -> Jet:
         """Values and the requested input derivatives in one forward pass:
         x: (N, d) -> Jet with channels (C, N, m)."""
+        if self.reflection is not None:
+            return self.reflection.combine_jet(self._jet(self.reflection.points(x), request))
+        return self._jet(x, request)
+
+    def _jet(self, x: Tensor, request: JetRequest) -> Jet:
         h = input_jet(x, request)
         if self.features is not None:
             h = self.features.jet(h)
@@ -168,9 +183,15 @@ class KAN(nn.Module):
         key = (request, knots.data_ptr(), knots._version, scale._version)
         return self._feature_memo.get(x, key, lambda: layer.jet_features(h))
 
+    def seen_points(self, x: Tensor) -> Tensor:
+        """The points the layers see for x: (N, d), or with a reflection x and its mirror
+        images (2N, d)."""
+        return x if self.reflection is None else self.reflection.points(x)
+
     def layer_inputs(self, x: Tensor) -> list[Tensor]:
-        """The input of every layer on ``x`` (layer 0's after normalisation): [(N, w_l)]."""
-        inputs, h = [], self.mapped_inputs(x)
+        """The input of every layer on ``x`` and, with a reflection, its mirror images
+        (layer 0's after normalisation): [(N, w_l)] (2N rows with a reflection)."""
+        inputs, h = [], self.mapped_inputs(self.seen_points(x))
         for index, layer in enumerate(self.layers):
             inputs.append(h)
             h = self.nodes(index, layer(h))
@@ -188,7 +209,8 @@ _ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
 class MLP(nn.Module):
     """Multilayer perceptron baseline ``(N, d) -> (N, m)``, inputs mapped onto [-1, 1].
 
-    Xavier-uniform weights drawn through ``generator``, zero biases.
+    Xavier-uniform weights drawn through ``generator``, zero biases; ``periodic`` and
+    ``reflect`` as for the KAN.
     """
 
     def __init__(
@@ -198,11 +220,13 @@ class MLP(nn.Module):
         activation: str = "tanh",
         *,
         periodic: Sequence[int] = (),
+        reflect: tuple[int, str] | None = None,
         generator: torch.Generator | None = None,
         dtype: torch.dtype | None = None,
         device: torch.device | str | None = None,
     ):
         super().__init__()
+        self.reflection = None if reflect is None else Reflection(input_bounds, *reflect)
         if activation not in _ACTIVATIONS:
             raise KanpdeError(
                 f"unknown activation {activation!r}; accepted: {', '.join(sorted(_ACTIVATIONS))}"
@@ -225,6 +249,11 @@ class MLP(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """x: (N, d) -> (N, m)."""
+        if self.reflection is not None:
+            return self.reflection.combine(self._forward(self.reflection.points(x)))
+        return self._forward(x)
+
+    def _forward(self, x: Tensor) -> Tensor:
         h = self.input_map(self.features(x) if self.features is not None else x)
         for linear in self.linears[:-1]:
             h = self._act(linear(h))
@@ -236,6 +265,11 @@ class MLP(nn.Module):
         bias only the value), the activation composes by the chain rule. When
         ``self.recording`` is a list, each linear layer appends (input jet, output
         channels (C, N, out)) to it (per-point Jacobians, training.jacobian)."""
+        if self.reflection is not None:
+            return self.reflection.combine_jet(self._jet(self.reflection.points(x), request))
+        return self._jet(x, request)
+
+    def _jet(self, x: Tensor, request: JetRequest) -> Jet:
         h = input_jet(x, request)
         if self.features is not None:
             h = self.features.jet(h)

@@ -35,8 +35,9 @@ def coordinate_symbols(names: Sequence[str]) -> list[sympy.Symbol]:
 
 def network_formula(model: KAN, names: Sequence[str]) -> list[sympy.Expr]:
     """One sympy expression per output of ``model``, in the coordinates ``names``."""
+    symbols = coordinate_symbols(names)
     with torch.no_grad():
-        h = _inputs(model, coordinate_symbols(names))
+        h = _inputs(model, symbols)
         for index, layer in enumerate(model.layers):
             out = [sympy.Integer(0)] * layer.out_dim
             for source, target in torch.nonzero(layer.mask).tolist():
@@ -50,6 +51,10 @@ def network_formula(model: KAN, names: Sequence[str]) -> list[sympy.Expr]:
             m = model.mult[index] if index < len(model.mult) else 0
             w = layer.out_dim - 2 * m
             h = out[:w] + [out[w + 2 * k] * out[w + 2 * k + 1] for k in range(m)]
+    if model.reflection is not None:  # (f(x) + parity f(R x)) / 2
+        r = model.reflection
+        s = symbols[r.axis]
+        h = [(e + r.parity * e.subs(s, 2 * _float(r.center) - s)) / 2 for e in h]
     # function arguments are kept whole: expanding exp(-(a x + b)^2) splits off exp(-b^2),
     # which can underflow while the rest overflows
     return [sympy.expand(e, deep=False) for e in h]

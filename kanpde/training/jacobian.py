@@ -67,7 +67,8 @@ def residual_jacobian(objective: Objective, params: Sequence[Tensor]) -> tuple[T
         start += block.numel()
     joint = len(records) == len(units)  # one joint jet pass over all the points
     if joint:
-        _per_point(J, blocks, rows, list(zip(units, records)), params, objective.point_offsets())
+        _per_point(J, blocks, rows, list(zip(units, records)), params, objective.point_offsets(),
+                   len(objective.batch.points()))
     if objective.fast_terms is None:  # first Jacobian on these points: check each term
         objective.fast_terms = {name for name, block in blocks.items()
                                 if joint and _agrees(block, J[slice(*rows[name])], params)}
@@ -115,9 +116,12 @@ def _recording(model: KAN | MLP) -> Iterator[list[tuple[Jet, Tensor]]]:
 
 def _per_point(J: Tensor, blocks: dict[str, Tensor], rows: dict[str, tuple[int, int]],
                layers: list[tuple[nn.Module, tuple[Jet, Tensor]]], params: Sequence[Tensor],
-               offsets: dict[str, int]) -> None:
-    """Fill J's rows of every term as if each residual depended on its own point only."""
+               offsets: dict[str, int], n_points: int) -> None:
+    """Fill J's rows of every term as if each residual depended on its own point only, or,
+    for a network that sees each of the ``n_points`` points in several copies (a
+    reflection: the points, then their mirror images), on its own point's copies."""
     outs = [out for _, (_, out) in layers]
+    copies = outs[0].shape[1] // n_points if outs[0].shape[1] % n_points == 0 else 1
     layer_params = {id(p) for layer, _ in layers for p in layer.parameters()}
     others = [p for p in params if id(p) not in layer_params]
     columns = _column_ranges(params)
@@ -136,14 +140,14 @@ def _per_point(J: Tensor, blocks: dict[str, Tensor], rows: dict[str, tuple[int, 
             elif delta is not None and isinstance(layer, nn.Linear):
                 per_point.update(_linear_rows(layer, h, delta))
         for name, b in blocks.items():
-            if b.shape[1] <= e or offsets[name] + b.shape[0] > outs[0].shape[1]:
+            if b.shape[1] <= e or offsets[name] + b.shape[0] > n_points:
                 continue  # (a block with more rows than points: left to reverse mode by the check)
             points = torch.arange(b.shape[0], device=device) + offsets[name]
             term_rows = rows[name][0] + torch.arange(b.shape[0], device=device) * b.shape[1] + e
             for p in params:
                 if id(p) in per_point:
                     lo, hi = columns[id(p)]
-                    J[term_rows, lo:hi] = per_point[id(p)][points]
+                    J[term_rows, lo:hi] = sum(per_point[id(p)][points + c * n_points] for c in range(copies))
     if others:
         _forward_columns(J, blocks, others, columns)
 

@@ -120,6 +120,20 @@ def test_hard_constraints_and_point_weights_follow_the_config():
     assert torch.allclose(u(start)[:, 0], torch.cos(torch.pi * start[:, 0]), atol=1e-12)
 
 
+@pytest.mark.parametrize("model", ["kan", "mlp"])
+def test_hard_symmetry_builds_the_problems_parity_into_either_network(model):
+    job = build(_compose(["problem=burgers1d", f"model={model}", "problem.hard_initial=true",
+                          "problem.hard_dirichlet=true", "problem.hard_symmetry=true"]))
+    x = torch.rand(16, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0)) * torch.tensor([2.0, 1.0])
+    x[:, 0] -= 1.0
+    mirrored = x * torch.tensor([-1.0, 1.0], dtype=torch.float64)
+    with torch.no_grad():
+        u = job.problem.solution(job.model, x)
+        torch.testing.assert_close(job.problem.solution(job.model, mirrored), -u, atol=1e-14, rtol=0)
+    with pytest.raises(KanpdeError, match="declares no symmetry"):
+        build(_compose(["problem=poisson2d", "problem.hard_symmetry=true"]))
+
+
 @pytest.mark.parametrize("name", sorted(p.stem for p in (Path(CONFIG_DIR) / "experiment").glob("[!_]*.yaml")))
 def test_every_experiment_composes_and_builds(name):
     job = build(_compose([f"+experiment={name}"]))
