@@ -79,5 +79,5 @@ def test_the_refining_stages_minimise_the_loss_training_did_weights_and_point_we
     options = SymbolicOptions(refine=[Stage(2, "lbfgs", 1.0)])
     with pytest.raises(KanpdeError, match=r"unknown terms \['nosuch'\]"):
         extract_formula(problem, copy.deepcopy(model), options, weights={"nosuch": 1.0})
-    with pytest.raises(KanpdeError, match="causal weighting needs a time axis"):
+    with pytest.raises(KanpdeError, match="causal and time-decay weighting need a time axis"):
         extract_formula(problem, copy.deepcopy(model), options, point_weighting=kanpde.PointWeighting(causal=1.0))
