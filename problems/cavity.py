@@ -9,13 +9,13 @@ r"""Steady incompressible Navier–Stokes: the lid-driven cavity (Ghia, Ghia & S
 
 with unknowns u, v, p; the pressure is fixed by its value at the middle of the bottom wall.
 No closed form: the reference is second-order finite differences on staggered grids of
-192^2 and 384^2 cells, solved by Newton (``kanpde.reference.cavity``), Richardson-
-extrapolated to the 193 x 193 nodes of the coarser one (about 80 s and 2 GB once; then
+224^2 and 448^2 cells, solved by Newton (``kanpde.reference.cavity``), Richardson-
+extrapolated to the 225 x 225 nodes of the coarser one (about 2 min and 3 GB once; then
 read from the cache). At the lid's two ends u jumps from 1 to 0 and p is unbounded
-(p ~ 1/r): the error is measured at the grid nodes farther than 0.05 from them, where the
-reference is accurate to about 1.2e-5 (u), 1.5e-5 (v) and 4e-5 (p) relative L2 (estimated
-from its difference with the extrapolation from 256^2 and 512^2 cells, 6.6e-6, 8.4e-6 and
-2.5e-5; a single 128^2 grid is off by 2.7e-3, 4.0e-3 and 7.3e-3).
+(p ~ 1/r): the error is measured at the grid nodes farther than 0.05 from them. There the
+reference differs from the three-level extrapolation over 128^2, 256^2 and 512^2 cells by
+5.0e-6 (u), 7.5e-6 (v) and 5.3e-5 (p) relative L2 at the nodes k / 32 (the 192^2 / 384^2
+pair: 7.9e-6, 1.2e-5, 7.9e-5; a single 128^2 grid is off by 2.7e-3, 4.0e-3 and 7.3e-3).
 
 ``taper`` > 0 weights the residual by (r / taper)^2 within that distance r of a lid end
 (the same solution; the loss is no longer dominated by the points next to the singularity).
@@ -118,5 +118,5 @@ def problem(re: float = 100.0, taper: float = 0.0, lift: bool = False) -> Proble
         ],
         params={"re": re, "taper": taper, "lift": lift},
         transform=(lambda x: corner_lift(x, re)) if lift else None,
-        reference=lambda p: lid_driven_cavity(re=p.re, n=192, levels=2, corner_radius=0.05),
+        reference=lambda p: lid_driven_cavity(re=p.re, n=224, levels=2, corner_radius=0.05),
     )

@@ -39,6 +39,9 @@ law the error of R(192, 384) is about 1.2e-5 (u), 1.5e-5 (v), 4e-5 (p), and 4e-6
 farther than 0.1 from the lid's ends. The difference is concentrated between 0.05 and 0.1
 from the ends, where the expansion in h / r converges slowly; a third level (h^3 also
 cancelled) gains away from them (3x at r > 0.2), not there.
+Against the three-level R(128, 256, 512) at the nodes k / 32 farther than 0.05 from the
+ends: R(192, 384) 7.9e-6 (u), 1.2e-5 (v), 7.9e-5 (p); R(224, 448) 5.0e-6, 7.5e-6, 5.3e-5
+(2 min, 2.9 GB: the cavity problem's reference); R(256, 512) 3.6e-6, 5.0e-6, 4.0e-5.
 
 Output: a GridSolution on the (n+1) x (n+1) nodes of the grid, components (u, v, p).
 u and v at interior nodes are averages of the two adjacent face values; on the walls they
