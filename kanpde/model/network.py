@@ -64,7 +64,34 @@ class InputMap(nn.Module):
         return x * self.scale + self.shift
 
 
-class KAN(nn.Module):
+class _Network(nn.Module):
+    """forward and jet of a network whose subclass defines them on the points themselves
+    (``_forward``, ``_jet``), around its optional mirror symmetry ``self.reflection``
+    (model.reflection: evaluated on [x; R x], then combined)."""
+
+    reflection: Reflection | None
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x: (N, d) -> (N, m)."""
+        if self.reflection is None:
+            return self._forward(x)
+        return self.reflection.combine(self._forward(self.reflection.points(x)))
+
+    def jet(self, x: Tensor, request: JetRequest) -> Jet:
+        """Values and the requested input derivatives in one forward pass:
+        x: (N, d) -> Jet with channels (C, N, m)."""
+        if self.reflection is None:
+            return self._jet(x, request)
+        return self.reflection.combine_jet(self._jet(self.reflection.points(x), request))
+
+    def _forward(self, x: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def _jet(self, x: Tensor, request: JetRequest) -> Jet:
+        raise NotImplementedError
+
+
+class KAN(_Network):
     """Kolmogorov–Arnold network ``(N, d) -> (N, m)``; ``widths = [d, ..., m]``.
 
     Inputs are mapped affinely from ``input_bounds`` (d, 2) onto ``config.grid_range``
@@ -120,12 +147,6 @@ class KAN(nn.Module):
     def grid_size(self) -> int:
         return self.layers[0].grid_size
 
-    def forward(self, x: Tensor) -> Tensor:
-        """x: (N, d) -> (N, m)."""
-        if self.reflection is not None:
-            return self.reflection.combine(self._forward(self.reflection.points(x)))
-        return self._forward(x)
-
     def _forward(self, x: Tensor) -> Tensor:
         h = self.mapped_inputs(x)
         for index, layer in enumerate(self.layers):
@@ -148,13 +169,6 @@ class KAN(nn.Module):
     def mapped_inputs(self, x: Tensor) -> Tensor:
         """What the first layer sees: x (N, d) through the features and onto the grid range."""
         return self.input_map(self.features(x) if self.features is not None else x)
-
-    def jet(self, x: Tensor, request: JetRequest) -> Jet:
-        """Values and the requested input derivatives in one forward pass:
-        x: (N, d) -> Jet with channels (C, N, m)."""
-        if self.reflection is not None:
-            return self.reflection.combine_jet(self._jet(self.reflection.points(x), request))
-        return self._jet(x, request)
 
     def _jet(self, x: Tensor, request: JetRequest) -> Jet:
         h = input_jet(x, request)
@@ -206,7 +220,7 @@ _ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
 }
 
 
-class MLP(nn.Module):
+class MLP(_Network):
     """Multilayer perceptron baseline ``(N, d) -> (N, m)``, inputs mapped onto [-1, 1].
 
     Xavier-uniform weights drawn through ``generator``, zero biases; ``periodic`` and
@@ -247,29 +261,17 @@ class MLP(nn.Module):
                 linear.bias.zero_()
             self.linears.append(linear)
 
-    def forward(self, x: Tensor) -> Tensor:
-        """x: (N, d) -> (N, m)."""
-        if self.reflection is not None:
-            return self.reflection.combine(self._forward(self.reflection.points(x)))
-        return self._forward(x)
-
     def _forward(self, x: Tensor) -> Tensor:
         h = self.input_map(self.features(x) if self.features is not None else x)
         for linear in self.linears[:-1]:
             h = self._act(linear(h))
         return self.linears[-1](h)
 
-    def jet(self, x: Tensor, request: JetRequest) -> Jet:
-        """Values and the requested input derivatives in one forward pass, as KAN.jet:
-        x: (N, d) -> Jet with channels (C, N, m). A linear layer maps every channel (its
-        bias only the value), the activation composes by the chain rule. When
-        ``self.recording`` is a list, each linear layer appends (input jet, output
-        channels (C, N, out)) to it (per-point Jacobians, training.jacobian)."""
-        if self.reflection is not None:
-            return self.reflection.combine_jet(self._jet(self.reflection.points(x), request))
-        return self._jet(x, request)
-
     def _jet(self, x: Tensor, request: JetRequest) -> Jet:
+        """A linear layer maps every channel (its bias only the value), the activation
+        composes by the chain rule. When ``self.recording`` is a list, each linear layer
+        appends (input jet, output channels (C, N, out)) to it (per-point Jacobians,
+        training.jacobian)."""
         h = input_jet(x, request)
         if self.features is not None:
             h = self.features.jet(h)

@@ -121,7 +121,7 @@ def _per_point(J: Tensor, blocks: dict[str, Tensor], rows: dict[str, tuple[int, 
     for a network that sees each of the ``n_points`` points in several copies (a
     reflection: the points, then their mirror images), on its own point's copies."""
     outs = [out for _, (_, out) in layers]
-    copies = outs[0].shape[1] // n_points if outs[0].shape[1] % n_points == 0 else 1
+    copies = outs[0].shape[1] // n_points  # 1, or 2 with a reflection
     layer_params = {id(p) for layer, _ in layers for p in layer.parameters()}
     others = [p for p in params if id(p) not in layer_params]
     columns = _column_ranges(params)
