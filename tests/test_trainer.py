@@ -395,3 +395,57 @@ def test_redrawn_points_with_a_much_larger_loss_are_not_divergence(monkeypatch):
     assert scale[0] == 3e3 and max(losses[8:]) > 1e6 * min(losses[:8])  # the jump the old check called divergence
     assert max(losses) < 1e3 * losses[0]
     assert len(result.history) == 12
+
+
+def test_validation_keeps_the_stages_best_checked_model_and_its_estimate_and_leaves_training_as_it_was():
+    """train.validation: every model a stage checks (its start, each logged step, the one
+    before each redraw) is scored by its loss on a fixed validation set, and the stage ends
+    with the lowest-scoring one, the inverse problem's estimate included. Adam at lr 0.02 on
+    heat_inverse with points redrawn every 10 steps scores lower after step 25 than after
+    its last step 30, so the stage keeps step 25's model and D. The training itself draws
+    the same points and logs the same losses as without validation."""
+    from kanpde.training import Callback
+    from kanpde.training.validation import Validation
+
+    class Snapshots(Callback):  # on_log comes after the step: the model a check scores
+        def __init__(self, problem, model):
+            self.problem, self.model, self.kept = problem, model, {}
+
+        def on_log(self, row):
+            self.kept[row["step"]] = ({k: v.clone() for k, v in self.model.state_dict().items()},
+                                      [u.detach().clone() for u in self.problem.params.estimates.values()])
+
+    def run(validation):
+        problem = load_problem("heat_inverse")
+        model = small_kan(problem, grid=5)
+        snapshots = Snapshots(problem, model)
+        snapshots.kept[0] = ({k: v.clone() for k, v in model.state_dict().items()},
+                             [u.detach().clone() for u in problem.params.estimates.values()])
+        result = solve(problem, model, [Stage(30, "adam", 0.02, resample_every=10)], sampler=SAMPLER, log_every=5,
+                       validation=validation, callbacks=[snapshots])
+        return problem, model, result, snapshots.kept
+
+    plain_problem, _, plain, _ = run(0)
+    problem, model, result, kept = run(512)
+    recovered = problem.recovered()
+    assert result.status == "ok" and plain.stages[0].validation is None
+    assert [{k: v for k, v in row.items() if k != "time"} for row in result.history] == \
+           [{k: v for k, v in row.items() if k != "time"} for row in plain.history]
+    unknowns = list(problem.params.estimates.values())
+    scorer = Validation(problem, model, SAMPLER, 512, 0, term_weights(problem), {}, unknowns)
+    final_score = scorer.score()
+    scores = {}
+    for step, (state, estimates) in kept.items():  # every checked model: start, logged steps (10, 20 redraws)
+        model.load_state_dict(state)
+        with torch.no_grad():
+            for u, value in zip(unknowns, estimates):
+                u.copy_(value)
+        scores[step] = scorer.score()
+    best = min(scores, key=scores.get)
+    summary = result.stages[0]
+    assert best == summary.kept_step == 25 and scores[25] < scores[30]
+    assert summary.validation == pytest.approx(scores[25], rel=1e-12) == final_score
+    assert result.state["layers.0.coef"].equal(kept[25][0]["layers.0.coef"])
+    assert recovered["D"] == kept[25][1][0].exp().item() != plain_problem.recovered()["D"]  # went back with it
+    with pytest.raises(KanpdeError, match="validation"):
+        solve(problem, model, [Stage(1)], validation=-1)

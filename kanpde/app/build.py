@@ -37,6 +37,7 @@ class Job:
     log_every: int
     eval_points: int
     time_limit: float = 0.0  # seconds of training (0: no limit)
+    validation: int = 0  # points of the set each stage picks its model on (0: none, the last model)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -154,4 +155,5 @@ def build(cfg: DictConfig) -> Job:
                sampler=options(cfg.sampler, "sampler"), weights=dict(cfg.train.weights),
                point_weighting=options(cfg.train.point_weights, "train.point_weights"),
                symbolic=build_symbolic(cfg.symbolic, problem, model), seed=cfg.seed, log_every=cfg.train.log_every,
-               eval_points=cfg.eval_points, time_limit=cfg.train.time_limit)
+               eval_points=cfg.eval_points, time_limit=cfg.train.time_limit,
+               validation=cfg.train.validation)

@@ -109,8 +109,7 @@ def train(cfg: DictConfig, job: Job, errors: StageErrors, interrupts: Interrupts
     try:
         return solve(job.problem, job.model, job.curriculum, sampler=job.sampler, weights=job.weights,
                      point_weighting=job.point_weighting, seed=job.seed, log_every=job.log_every,
-                     time_limit=job.time_limit,
-                     callbacks=callbacks)
+                     time_limit=job.time_limit, validation=job.validation, callbacks=callbacks)
     except KeyboardInterrupt:  # one that arrived outside the stage loop: keep the model as it is
         message = "interrupted outside the training steps; kept the model as it was"
         log.warning("training %s", message)

@@ -63,6 +63,7 @@ class TrainConf:
     stages: List[Stage] = field(default_factory=list)  # kanpde.training.Stage: steps, optimizer, lr, grid, ...
     log_every: int = inspect.signature(solve).parameters["log_every"].default
     time_limit: float = 0.0  # seconds of training; the run ends with the step under way (0: no limit)
+    validation: int = 0  # points of a fixed set on which each stage picks the model it keeps (0: its last)
     weights: Dict[str, float] = field(default_factory=dict)  # loss term name -> weight
     point_weights: PointWeighting = field(default_factory=PointWeighting)  # residual points
 

@@ -30,8 +30,9 @@ class LogStages(Callback):
                  stage.lr, f", grid {grid}" if grid else "")
 
     def on_stage_end(self, s):
-        log.info("stage %d done in %.1f s: loss %.3e -> %.3e%s", s.index + 1, s.seconds,
-                 s.first_loss, s.last_loss, f" (stalled: ended after {s.steps} steps)" if s.stalled else "")
+        kept = "" if s.validation is None else f"; kept step {s.kept_step}, validation loss {s.validation:.3e}"
+        log.info("stage %d done in %.1f s: loss %.3e -> %.3e%s%s", s.index + 1, s.seconds,
+                 s.first_loss, s.last_loss, f" (stalled: ended after {s.steps} steps)" if s.stalled else "", kept)
 
     def on_train_end(self, result):
         level = logging.INFO if result.ok else logging.WARNING

@@ -31,6 +31,7 @@ from kanpde.training.losses import evaluate_residual, loss_terms, term_weights
 from kanpde.training.objective import Objective
 from kanpde.training.optim import StageOptimizer, make_optimizer
 from kanpde.training.sampler import Batch, SamplerConfig, sample_batch
+from kanpde.training.validation import Validation
 from kanpde.training.weighting import PointWeighting, ResidualReduction
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,7 @@ class _Run:
         self.best_loss = math.inf
         self.fallback: tuple[dict, int, float] | None = None  # the model before a stage's grid change
         self.points = 0  # the interior count the current batch was drawn for (SamplerConfig.interior)
+        self.validation: Validation | None = None
         self.new_stage(loss=math.inf)
 
     def new_stage(self, loss: float, grid_changed: bool = False) -> None:
@@ -106,6 +108,11 @@ class _Run:
         return loss > DIVERGE_ABOVE_START * first or (
             0 < self.best_loss < math.inf and loss > DIVERGE_ABOVE_BEST * self.best_loss
             and loss > NOISE_FLOOR * first)
+
+    def adopt(self, step: int) -> None:
+        """The model was set back to that of ``step`` (the stage's validation choice): it is
+        the good one now, its training loss unmeasured."""
+        self.good_state, self.good_step, self.good_loss = copy.deepcopy(self.model.state_dict()), step, math.inf
 
     def out_of_time(self) -> bool:
         return 0 < self.time_limit <= time.perf_counter() - self.start
@@ -160,17 +167,21 @@ def _grid(model: nn.Module) -> int | None:
 def solve(problem: Problem, model: nn.Module, curriculum: Sequence[Stage], *,
           sampler: SamplerConfig | None = None, weights: Mapping[str, float] | None = None,
           point_weighting: PointWeighting | None = None, seed: int = 0, log_every: int = 50,
-          time_limit: float = 0.0, callbacks: Sequence[Callback] = ()) -> TrainResult:
+          time_limit: float = 0.0, validation: int = 0, callbacks: Sequence[Callback] = ()) -> TrainResult:
     """Train ``model`` in place so that ``problem``'s residual and conditions vanish.
 
     weights: loss term name -> weight; point_weighting: causal and attention weights of
     the residual's points (see training.weighting); time_limit: seconds of training after
     which the run ends with the step under way (status ok, the message says where it
     stopped; 0: no limit), e.g. to compare two models at equal time or to fit a job's
-    allocation.
+    allocation; validation: points of a fixed validation set on which every stage picks
+    the model it ends with, among those of its logged steps and those before its redraws
+    (0: each stage ends with its last model; see training.validation).
     """
     if time_limit < 0:
         raise KanpdeError(f"time_limit={time_limit}: give the seconds of training (> 0), or 0 for no limit")
+    if validation < 0:
+        raise KanpdeError(f"validation={validation}: give the validation set's points (> 0), or 0 for none")
     sampler = sampler or SamplerConfig()
     weights = term_weights(problem, weights)
     if any(stage.sparsify for stage in curriculum) and not isinstance(model, KAN):
@@ -187,6 +198,8 @@ def solve(problem: Problem, model: nn.Module, curriculum: Sequence[Stage], *,
     unknowns = problem.unknown_tensors(dtype, device)  # an inverse problem's parameters, trained too
     batch = _preflight(problem, model, sampler, generator, seed, run.requests)  # kept unless a stage resamples
     run.points = sampler.interior
+    run.validation = (Validation(problem, model, sampler, validation, seed, weights, run.requests, unknowns)
+                      if validation else None)
     for cb in callbacks:
         cb.on_train_start(sum(s.steps for s in curriculum))
     stages: list[StageSummary] = []
@@ -294,7 +307,10 @@ def _nan_message(row: dict, run: _Run, dtype: torch.dtype) -> str:
 
 def _redraw(problem, sampler, generator, batch, model, run: _Run, optimizer: StageOptimizer):
     """New interior points (RAD from ``model`` where the sampler is adaptive), like ``batch``
-    in dtype and device; the optimizer and the run's best loss learn that the points changed."""
+    in dtype and device; the optimizer and the run's best loss learn that the points changed,
+    and the validation set scores the model the old points left."""
+    if run.validation is not None:
+        run.validation.check(run.step)
     batch = sample_batch(problem, sampler, generator, batch.interior.dtype, batch.interior.device, model,
                          run.requests)
     optimizer.new_points()
@@ -315,6 +331,9 @@ def _run_stage(problem, model, stage: Stage, index: int, optimizer: StageOptimiz
         reduction.hold()  # (fixed time-decay weights need no hold: they are one objective)
     else:
         reduction = None
+    if run.validation is not None:  # the stage's first candidate: the model it starts from
+        run.validation.new_stage()
+        run.validation.check(run.step)
     if stage.points is not None:
         sampler = replace(sampler, interior=stage.points)
     if sampler.interior != run.points:  # the inherited points were drawn for another count
@@ -349,10 +368,15 @@ def _run_stage(problem, model, stage: Stage, index: int, optimizer: StageOptimiz
             row = run.record(index, stage, stage_step, loss.detach(), objective.latest,
                              before)  # type: ignore[arg-type]  # kept: log_now (or reads_loss) holds
             first = row["loss"] if first is None else first
+            if run.validation is not None:
+                run.validation.check(run.step)
         if finished or final:
             break
     last = run.history[-1]["loss"] if stage.steps else run.good_loss
+    kept = run.validation.keep_best(run.step) if run.validation is not None and steps_run else None
+    if kept is not None and kept[1] != run.step:
+        run.adopt(kept[1])
     summary = StageSummary(index, stage.optimizer, _grid(model), steps_run,
                            last if first is None else first, last, time.perf_counter() - start,
-                           stalled=finished)
+                           stalled=finished, validation=kept[0] if kept else None, kept_step=kept[1] if kept else None)
     return summary, batch

@@ -98,6 +98,7 @@ CASES: dict[str, Case] = {
     "weight_unknown_term": Case(["+train.weights.nosuch=1"], ["nosuch", "residual"]),
     "decay": Case(["train.point_weights.decay=1"], ["train.point_weights.decay=1", "[0, 1)"]),
     "pool_0": Case(["sampler.pool=0"], ["sampler.pool=0", ">= 1"]),
+    "validation_negative": Case(["train.validation=-5"], ["train.validation=-5", "validation set"]),
     "sampler_method": Case(["sampler.method=random"], ["sampler", "sampling method", "random", "sobol"]),
     "too_much_memory_points": Case(["sampler.interior=100000000"], ["GiB", "sampler.interior=100000000"]),
     "too_much_memory_grid": Case(["train.stages=[{steps:3,optimizer:adam,lr:0.01,grid:100000}]"],
