@@ -62,7 +62,7 @@ class Validation:
         self.checked_step = step
         self.latest = value = self.score()
         log.debug("validation loss %.3e at step %d", value, step)
-        if self.best is None or value < self.best[0]:  # a NaN never wins
+        if value == value and (self.best is None or value < self.best[0]):  # a NaN never wins, not even first
             self.best = (value, step, copy.deepcopy(self.model.state_dict()),
                          [u.detach().clone() for u in self.unknowns])
 
