@@ -136,7 +136,7 @@ def _check_compatible(problem: Problem, inner, initial_values, t0: float, n: int
     x[:, -1] = t0
     shift, scale = inner(x)
     pinned = scale.abs() < 1e-12
-    gap = (shift - initial_values(x)).abs()[pinned]
+    gap = (shift - initial_values(x)).detach().abs()[pinned]
     largest = float(gap.max()) if gap.numel() else 0.0
     if largest > 1e-8:
         raise KanpdeError(f"problem {problem.name!r}: the initial value differs from the hard "

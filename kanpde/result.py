@@ -48,6 +48,7 @@ class StageSummary:
     stalled: bool = False  # ended before its last step: the loss had stopped falling
     validation: float | None = None  # the kept model's validation loss (train.validation; None: off)
     kept_step: int | None = None  # the run's step whose model the stage kept (None: its last)
+    window: int | None = None  # the time window it trained (train.windows; None: no marching)
 
 
 # the fields of a history row besides its loss terms (one per term name)

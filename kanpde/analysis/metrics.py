@@ -11,13 +11,15 @@ from kanpde.problem import Problem
 from kanpde.reference.solution import GridSolution
 from kanpde.training.callbacks import Callback
 from kanpde.training.losses import evaluate_residual
+from kanpde.training.marching import TimeWindows
 
 log = logging.getLogger("kanpde")
 
 
 class StageErrors(Callback):
     """Measures and logs the relative L2 error at the end of every stage (the error
-    history of a curriculum: ``errors``, one per stage)."""
+    history of a curriculum: ``errors``, one per stage). Of a marched solution
+    (``TimeWindows``), on the time range trained so far only."""
 
     def __init__(self, problem: Problem, model: nn.Module, reference: GridSolution | None = None,
                  n: int = 10_000):
@@ -29,8 +31,12 @@ class StageErrors(Callback):
     def on_stage_end(self, summary) -> None:
         if self.exact is None:
             return
-        self.errors.append(relative_l2(predict(self.problem, self.model, self.x), self.exact))
-        log.info("stage %d: rel_l2 %.3e", summary.index + 1, self.errors[-1])
+        x, exact, reach = self.x, self.exact, getattr(self.model, "reach", None)
+        if isinstance(self.model, TimeWindows):
+            x, exact = x[x[:, -1] <= reach], exact[x[:, -1] <= reach]
+        self.errors.append(relative_l2(predict(self.problem, self.model, x), exact))
+        log.info("stage %d: rel_l2 %.3e%s", summary.index + 1, self.errors[-1],
+                 f" (t <= {reach:g})" if isinstance(self.model, TimeWindows) else "")
 
 
 def evaluate(problem: Problem, model: nn.Module, n: int = 10_000, n_residual: int = 4096,

@@ -18,6 +18,7 @@ from kanpde.problem import Problem, load_problem
 from kanpde.symbolic.ansatz import separable_kan
 from kanpde.symbolic.pipeline import SymbolicOptions, check_symbolic
 from kanpde.training import PointWeighting, SamplerConfig, Stage
+from kanpde.training.marching import TimeWindows, time_windows
 
 log = logging.getLogger("kanpde")
 
@@ -69,8 +70,17 @@ class Built:
 
 def build_problem(cfg: DictConfig) -> tuple[Problem, Built]:
     """The problem with its hard constraints, and what the network must build in."""
+    return constrain(cfg, plain_problem(cfg))
+
+
+def plain_problem(cfg: DictConfig) -> Problem:
+    """The configured problem as its file defines it, without hard constraints."""
     params = OmegaConf.to_container(cfg.params, resolve=True)  # a dict: the schema types params as one
-    problem = load_problem(cfg.source or cfg.name, params)  # type: ignore[arg-type]
+    return load_problem(cfg.source or cfg.name, params)  # type: ignore[arg-type]
+
+
+def constrain(cfg: DictConfig, problem: Problem) -> tuple[Problem, Built]:
+    """The problem with the hard constraints the config asks for, and what the network must build in."""
     if cfg.hard_components is not None and not cfg.hard_dirichlet:
         raise KanpdeError("problem.hard_components names the components of problem.hard_dirichlet; "
                           "set problem.hard_dirichlet=true")
@@ -141,16 +151,35 @@ def build_symbolic(cfg: DictConfig, problem: Problem, model: nn.Module) -> Symbo
     return options(cfg, "symbolic")  # a SymbolicConf: the SymbolicOptions with the app's switches
 
 
+def build_windows(cfg: DictConfig, problem: Problem, dtype: torch.dtype, device: torch.device) -> TimeWindows:
+    """Time marching (train.windows > 1): the windows of the plain problem, each with the
+    configured hard constraints and a network; the plain problem's solution is theirs."""
+    if cfg.symbolic.enabled:
+        raise KanpdeError(f"the symbolic stage reads one formula off one network; train.windows="
+                          f"{cfg.train.windows} trains a network per time window: set train.windows=1 or "
+                          "symbolic=none")
+
+    def make(window: Problem) -> tuple[Problem, nn.Module]:
+        constrained, built = constrain(cfg.problem, window)
+        return constrained, build_model(cfg.model, constrained, dtype, device, cfg.seed, built)
+
+    return time_windows(problem, cfg.train.windows, make)
+
+
 def build(cfg: DictConfig) -> Job:
     """The job, after every value and the problem's code are checked (app.validate)."""
     check_config(cfg)
     device = resolve_device(cfg.device)
     dtype = getattr(torch, cfg.dtype.value)
-    problem, built = build_problem(cfg.problem)
+    marching = cfg.train.windows > 1
+    problem, built = (plain_problem(cfg.problem), Built()) if marching else build_problem(cfg.problem)
     check_spline_order(cfg, problem)
     check_memory(cfg, problem, dtype, device)
-    ansatz = cfg.symbolic.ansatz if cfg.symbolic.enabled else "model"
-    model = build_model(cfg.model, problem, dtype, device, cfg.seed, built, ansatz, cfg.symbolic.terms)
+    if marching:
+        model: nn.Module = build_windows(cfg, problem, dtype, device)
+    else:
+        ansatz = cfg.symbolic.ansatz if cfg.symbolic.enabled else "model"
+        model = build_model(cfg.model, problem, dtype, device, cfg.seed, built, ansatz, cfg.symbolic.terms)
     return Job(problem=problem, model=model, curriculum=build_curriculum(cfg.train),
                sampler=options(cfg.sampler, "sampler"), weights=dict(cfg.train.weights),
                point_weighting=options(cfg.train.point_weights, "train.point_weights"),
