@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import platform
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -15,10 +17,11 @@ from kanpde.constraints import hard_dirichlet, hard_initial, hard_periodic, hard
 from kanpde.errors import KanpdeError
 from kanpde.model import KAN, MLP, KANConfig
 from kanpde.problem import Problem, load_problem
+from kanpde.result import TrainResult
 from kanpde.symbolic.ansatz import separable_kan
 from kanpde.symbolic.pipeline import SymbolicOptions, check_symbolic
-from kanpde.training import PointWeighting, SamplerConfig, Stage
-from kanpde.training.marching import TimeWindows, time_windows
+from kanpde.training import Callback, PointWeighting, SamplerConfig, Stage, solve
+from kanpde.training.marching import TimeWindows, march, time_windows
 
 log = logging.getLogger("kanpde")
 
@@ -39,6 +42,15 @@ class Job:
     eval_points: int
     time_limit: float = 0.0  # seconds of training (0: no limit)
     validation: int = 0  # points of the set each stage picks its model on (0: none, the last model)
+
+    def fit(self, callbacks: Sequence[Callback] = ()) -> TrainResult:
+        """Train the model in place: ``solve``, or ``march`` through the time windows."""
+        options: dict[str, Any] = dict(
+            sampler=self.sampler, weights=self.weights, point_weighting=self.point_weighting, seed=self.seed,
+            log_every=self.log_every, time_limit=self.time_limit, validation=self.validation, callbacks=callbacks)
+        if isinstance(self.model, TimeWindows):
+            return march(self.model, self.curriculum, **options)
+        return solve(self.problem, self.model, self.curriculum, **options)
 
 
 def resolve_device(name: str) -> torch.device:

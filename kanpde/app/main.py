@@ -12,7 +12,7 @@ import copy
 import logging
 import sys
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -34,8 +34,7 @@ from kanpde.reference.cache import reference_solution
 from kanpde.result import Status, TrainResult
 from kanpde.symbolic.formula import latex
 from kanpde.symbolic.pipeline import extract_formula
-from kanpde.training import Callback, LogStages, LogSteps, ProgressBar, solve
-from kanpde.training.marching import TimeWindows, march
+from kanpde.training import Callback, LogStages, LogSteps, ProgressBar
 
 log = logging.getLogger("kanpde")
 CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "configs")
@@ -108,12 +107,7 @@ def train(cfg: DictConfig, job: Job, errors: StageErrors, interrupts: Interrupts
     rows = KeepRows()
     callbacks = [LogStages(), errors, rows, StopOnSignal(interrupts), ProgressBar() if cfg.progress else LogSteps()]
     try:
-        options: dict[str, Any] = dict(
-            sampler=job.sampler, weights=job.weights, point_weighting=job.point_weighting, seed=job.seed,
-            log_every=job.log_every, time_limit=job.time_limit, validation=job.validation, callbacks=callbacks)
-        if isinstance(job.model, TimeWindows):
-            return march(job.model, job.curriculum, **options)
-        return solve(job.problem, job.model, job.curriculum, **options)
+        return job.fit(callbacks)
     except KeyboardInterrupt:  # one that arrived outside the stage loop: keep the model as it is
         message = "interrupted outside the training steps; kept the model as it was"
         log.warning("training %s", message)
