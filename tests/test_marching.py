@@ -39,7 +39,8 @@ def test_a_hard_initial_window_starts_exactly_where_the_last_one_ended():
         x = points_at(windows.edges[k])
         with torch.no_grad():
             before = windows.problems[k - 1].solution(windows.models[k - 1], x)  # window k-1 at its end
-            after = windows(x)  # the marched solution at t_k: window k's
+            after = windows.problems[k].solution(windows.models[k], x)  # window k at its start
+            assert torch.equal(windows(x), before)  # the marched solution at t_k: the window that ends there
         assert float(before.abs().max()) > 1e-2  # a non-trivial function, not two zeros
         assert torch.allclose(after, before, rtol=0, atol=1e-12)
     x = points_at(0.0)  # and window 1 starts at the problem's initial value
@@ -116,3 +117,31 @@ def test_marching_refuses_problems_it_cannot_march(name, words):
         time_windows(load_problem(name), 2, make())
     for word in words:
         assert word in str(error.value)
+
+
+def test_stage_errors_during_marching_measure_the_windows_trained_so_far():
+    """After window 1's stage, the logged error is that of window 1's own solution on
+    t <= t_1 (the points at t_1 included), not of untrained windows beyond."""
+    from kanpde.analysis.metrics import StageErrors
+    from kanpde.compare import predict, relative_l2
+    from kanpde.training import Callback
+
+    problem = load_problem("diffusion1d")
+    windows = time_windows(problem, 2, make((hard_dirichlet, hard_initial)))
+    errors = StageErrors(problem, windows, n=961)  # a 31 x 31 grid: t = 0.5 among its times
+
+    class Direct(Callback):
+        def __init__(self):
+            self.errors = []
+
+        def on_stage_end(self, summary):
+            k = summary.index  # one stage a window: the window's stage index is 0
+            if k == 0 and not self.errors:
+                x = errors.x[errors.x[:, -1] <= 0.5]
+                exact = errors.exact[errors.x[:, -1] <= 0.5]
+                self.errors.append(relative_l2(predict(windows.problems[0], windows.models[0], x), exact))
+
+    direct = Direct()
+    march(windows, [Stage(30, "adam", 0.01)], sampler=SAMPLER, log_every=30, callbacks=[errors, direct])
+    assert (errors.x[:, -1] == 0.5).any() and errors.errors[0] == pytest.approx(direct.errors[0], rel=1e-12)
+    assert errors.errors[0] < 0.5  # a trained window, not the untrained second one (error ~1)

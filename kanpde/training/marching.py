@@ -43,7 +43,8 @@ MakeWindow = Callable[[Problem], tuple[Problem, nn.Module]]
 
 class TimeWindows(nn.Module):
     """The marched solution: window k's network, through its problem's output transform,
-    on ``edges[k] <= t < edges[k + 1]`` (the last window includes its end).
+    on ``edges[k] < t <= edges[k + 1]`` (the first window includes its start): each window
+    up to and including its end, where the next one starts from it.
 
     problems, models: one per window; ``reach``: the end of the time range trained or in
     training so far (errors measured during marching look no further)."""
@@ -61,7 +62,7 @@ class TimeWindows(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(N, d) -> (N, m); differentiable in x (autograd) within each window."""
         inner = torch.tensor(self.edges[1:-1], dtype=x.dtype, device=x.device)
-        window = torch.bucketize(x[:, -1].contiguous(), inner, right=True)  # (N,) index 0 .. K-1
+        window = torch.bucketize(x[:, -1].contiguous(), inner)  # (N,) index 0 .. K-1
         out = x.new_zeros(len(x), len(self.problems[0].components))
         for k, (problem, model) in enumerate(zip(self.problems, self.models)):
             rows = window == k
