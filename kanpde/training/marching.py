@@ -161,9 +161,9 @@ def march(windows: TimeWindows, curriculum: Sequence[Stage], *, time_limit: floa
             status, message = Status.FAILED, f"{span} was refused before training: {error}; the windows " \
                                              "from there on are untrained"
             break
-        offset, before = k * len(curriculum), spent
+        offset = k * len(curriculum)  # stages, steps and times run on from the windows before
         history += [{**row, "stage": row["stage"] + offset, "step": row["step"] + steps,
-                     "time": row["time"] + before} for row in result.history]
+                     "time": row["time"] + spent} for row in result.history]
         stages += [replace(s, index=s.index + offset, window=k) for s in result.stages]
         steps += sum(s.steps for s in result.stages)
         status = result.status
