@@ -31,12 +31,12 @@ class StageErrors(Callback):
     def on_stage_end(self, summary) -> None:
         if self.exact is None:
             return
-        x, exact, reach = self.x, self.exact, getattr(self.model, "reach", None)
-        if isinstance(self.model, TimeWindows):
-            x, exact = x[x[:, -1] <= reach], exact[x[:, -1] <= reach]
+        x, exact, where = self.x, self.exact, ""
+        if isinstance(self.model, TimeWindows):  # the windows trained so far only
+            trained = x[:, -1] <= self.model.reach
+            x, exact, where = x[trained], exact[trained], f" (t <= {self.model.reach:g})"
         self.errors.append(relative_l2(predict(self.problem, self.model, x), exact))
-        log.info("stage %d: rel_l2 %.3e%s", summary.index + 1, self.errors[-1],
-                 f" (t <= {reach:g})" if isinstance(self.model, TimeWindows) else "")
+        log.info("stage %d: rel_l2 %.3e%s", summary.index + 1, self.errors[-1], where)
 
 
 def evaluate(problem: Problem, model: nn.Module, n: int = 10_000, n_residual: int = 4096,

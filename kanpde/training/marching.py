@@ -146,15 +146,12 @@ def march(windows: TimeWindows, curriculum: Sequence[Stage], *, time_limit: floa
         spent = time.perf_counter() - start
         span = f"window {k + 1} of {len(windows)} ({cast(SpaceTime, problem.domain).time_name} in " \
                f"[{windows.edges[k]:g}, {windows.edges[k + 1]:g}])"
-        if time_limit and spent >= time_limit:
-            message = f"stopped at the time limit of {time_limit:g} s before {span}: the windows from there on are " \
-                      "untrained"
-            break
         log.info("%s", span)
         windows.reach = windows.edges[k + 1]
         try:
-            result = solve(problem, model, curriculum, time_limit=time_limit - spent if time_limit else 0.0,
-                           **options)
+            # the window before ended inside the limit: this one gets what is left (at least a step)
+            left = max(time_limit - spent, 1e-9) if time_limit else 0.0
+            result = solve(problem, model, curriculum, time_limit=left, **options)
         except KanpdeError as error:  # refused before its first step: nothing of it trained
             if not k:
                 raise  # nor of any window: bad input
