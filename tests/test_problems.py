@@ -274,6 +274,35 @@ def test_cavity_lift_meets_every_wall_and_is_the_stokes_corner_flow_at_the_lid_e
     assert torch.equal(evaluate_residual(tapered, model, ends), torch.zeros(2, 3, dtype=F64))
 
 
+def test_allen_cahn_lift_solves_the_linearised_equation_and_takes_the_initial_values_kink():
+    """lift: the shift L solves L_t = D L_xx - 10 L (u = -1 + L linearised; terms of size
+    1 in the layer at t ~ 0), is periodic and even in x, u0 - L(., 0) has no kink at
+    x = +-1 (the slopes of u0 there, -2 and 2, become equal), and L is smooth across x = 0."""
+    problem = kanpde.load_problem("allen_cahn", {"lift": True})
+    D = problem.params.D
+    x = torch.cat([torch.tensor([-1.0, -0.9999, 1.0 - 3e-4, 1.0, 0.0, -0.5, 0.3]), torch.linspace(-1, 1, 9)])
+    t = torch.tensor([0.0, 1e-4, 1e-3, 0.5, 1.0]).repeat_interleave(len(x))
+    points = torch.stack([x.repeat(5), t], dim=1).to(F64).requires_grad_(True)
+    shift, scale = problem.transform(points)
+    assert torch.equal(scale, torch.ones_like(scale))
+    first = torch.autograd.grad(shift.sum(), points, create_graph=True)[0]
+    second = torch.autograd.grad(first[:, 0].sum(), points)[0][:, 0]
+    assert (D * second).abs().max() > 0.5
+    assert (first[:, 1] - D * second + 10 * shift[:, 0]).abs().max() <= 1e-12 * (D * second).abs().max()
+    ends = torch.tensor([[-1.0, 0.3], [1.0, 0.3], [-0.4, 0.7], [0.4, 0.7]], dtype=F64)
+    values = problem.transform(ends)[0][:, 0]
+    assert values[0] == values[1] and values[2] == values[3]
+    initial = problem.conditions[1]
+    h = 1e-3  # slopes of u0 - L(., 0) at 1.5 h from the wrap on either side: O(h), where u0's are -2 and 2
+    x0 = torch.tensor([[1.0 - 2 * h, 0.0], [1.0 - h, 0.0], [-1.0 + h, 0.0], [-1.0 + 2 * h, 0.0]], dtype=F64)
+    rest = initial.value(problem.coords(x0), problem.params).reshape(-1) - problem.transform(x0)[0][:, 0]
+    left, right = (rest[1] - rest[0]) / h, (rest[3] - rest[2]) / h
+    assert max(abs(left), abs(right)) < 10 * 1.5 * h
+    across_zero = torch.tensor([[-h, 0.0], [0.0, 0.0], [h, 0.0]], dtype=F64)
+    k = problem.transform(across_zero)[0][:, 0]
+    assert abs(k[0] - k[1]) < 1e-5 and abs(k[2] - k[1]) < 1e-5
+
+
 def test_with_params_matches_load_with_params():
     x = kanpde.load_problem("diffusion1d").domain.sample_interior(32, "uniform", generator=gen(), dtype=F64)
     a = kanpde.load_problem("diffusion1d", {"D": 0.5})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import platform
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -189,6 +189,7 @@ def build(cfg: DictConfig) -> Job:
     check_memory(cfg, problem, dtype, device)
     if marching:
         model: nn.Module = build_windows(cfg, problem, dtype, device)
+        problem = replace(problem, transform=None)  # the windows' solutions include the problem's own transform
     else:
         ansatz = cfg.symbolic.ansatz if cfg.symbolic.enabled else "model"
         model = build_model(cfg.model, problem, dtype, device, cfg.seed, built, ansatz, cfg.symbolic.terms)

@@ -120,6 +120,21 @@ def test_hard_constraints_and_point_weights_follow_the_config():
     assert torch.allclose(u(start)[:, 0], torch.cos(torch.pi * start[:, 0]), atol=1e-12)
 
 
+def test_a_marched_problems_own_transform_is_applied_once():
+    """allen_cahn's lift is the problem's own output transform: each window's network goes
+    through it, and the marched solution (the job's problem on the windows) adds it no more."""
+    job = build(_compose(["problem=allen_cahn", "problem.params.lift=true", "train.windows=2"]))
+    assert job.problem.transform is None
+    x = torch.tensor([[0.3, 0.1], [0.0, 0.1], [0.3, 0.55], [0.0, 0.55]], dtype=torch.float64)
+    first, second = job.model.problems
+    expected = torch.cat([first.solution(job.model.models[0], x[:2]), second.solution(job.model.models[1], x[2:])])
+    lift = first.transform(x)[0]
+    assert lift.abs().min() > 1e-3  # the lift matters at these points
+    assert torch.equal(job.problem.solution(job.model, x), expected)
+    nets = torch.cat([job.model.models[0](x[:2]), job.model.models[1](x[2:])])
+    assert torch.allclose(expected, lift + nets, rtol=0, atol=1e-15)  # each window: lift + its network
+
+
 @pytest.mark.parametrize("model", ["kan", "mlp"])
 def test_hard_symmetry_builds_the_problems_parity_into_either_network(model):
     job = build(_compose(["problem=burgers1d", f"model={model}", "problem.hard_initial=true",
