@@ -11,6 +11,7 @@ import importlib
 from typing import TYPE_CHECKING
 
 _HOMES = {  # public name -> the module that defines it
+    "kanpde.app.load": ("LoadedRun", "load_run"),
     "kanpde.conditions": ("Dirichlet", "Initial", "Neumann", "PointData", "Periodic", "Robin"),
     "kanpde.constraints": ("hard_dirichlet", "hard_initial", "hard_periodic"),
     "kanpde.errors": ("KanpdeError",),
@@ -38,6 +39,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # what type checkers and editors see
+    from kanpde.app.load import LoadedRun, load_run
     from kanpde.conditions import Dirichlet, Initial, Neumann, Periodic, PointData, Robin
     from kanpde.constraints import hard_dirichlet, hard_initial, hard_periodic
     from kanpde.errors import KanpdeError

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
 from torch import nn
 
 from kanpde.compare import comparison_points, evaluation_points, predict, relative_l2
@@ -40,14 +41,21 @@ class StageErrors(Callback):
 
 
 def evaluate(problem: Problem, model: nn.Module, n: int = 10_000, n_residual: int = 4096,
-             reference: GridSolution | None = None) -> dict:
+             reference: GridSolution | None = None, solution: dict | None = None) -> dict:
     """rel_l2 and max_abs against the exact solution on a grid of about n points, or, for a
     problem without one, against ``reference`` at its own grid points; and the RMS of the
-    PDE residual on a sub-grid of about n_residual points."""
+    PDE residual on a sub-grid of about n_residual points. ``solution``, a dict, receives
+    the arrays behind them (numpy): points (M, d), prediction (M, m), and where there is a
+    truth, truth and error = prediction - truth; with coordinates and components (names)."""
     first = next(model.parameters())
     x, exact, metrics = comparison_points(problem, n, reference, first.dtype, first.device)
-    if exact is not None:
-        pred = predict(problem, model, x)
+    pred = predict(problem, model, x) if exact is not None or solution is not None else None
+    if solution is not None and pred is not None:
+        solution.update(points=x.cpu().numpy(), prediction=pred.cpu().numpy(),
+                        coordinates=np.array(problem.domain.names), components=np.array(problem.components))
+        if exact is not None:
+            solution.update(truth=exact.cpu().numpy(), error=(pred - exact).cpu().numpy())
+    if exact is not None and pred is not None:
         metrics["rel_l2"] = relative_l2(pred, exact)
         metrics["max_abs"] = float((pred - exact).abs().max())
         if len(problem.components) > 1:

@@ -1,4 +1,4 @@
-"""Write a run directory: model.pt, history.csv, config.yaml, the plots, metrics.json.
+"""Write a run directory: model.pt, history.csv, config.yaml, solution.npz, the plots, metrics.json.
 
 Every file is written atomically (kanpde.files), and metrics.json last: its presence means
 the trained run is complete. ``incomplete.txt`` stands in a directory from the start of a
@@ -16,12 +16,13 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import torch
+import numpy as np
 from torch import nn
 
 from kanpde.analysis.plots import EdgeCurve, plot_edges, plot_history, plot_solution
 from kanpde.errors import log_failure
 from kanpde.files import atomic_path, write_text_atomic
+from kanpde.model.checkpoint import write_checkpoint
 from kanpde.problem import Problem
 from kanpde.result import TrainResult
 
@@ -57,17 +58,21 @@ def write_json(path: Path, record: dict) -> None:
 
 
 def write_run(run_dir: Path, problem: Problem, model: nn.Module, result: TrainResult,
-              extra: dict | None = None, config: str | None = None) -> dict:
+              extra: dict | None = None, config: str | None = None, solution: dict | None = None) -> dict:
     """Everything a run has, written even when training stopped early: the checkpoint
-    first, then the history, the config (``config``: its YAML), the plots (the least
-    essential, the likeliest to fail), and metrics.json last. Returns the metrics record."""
+    first, then the history, the config (``config``: its YAML), solution.npz (``solution``:
+    the arrays of ``evaluate``), the plots (the least essential, the likeliest to fail),
+    and metrics.json last. Returns the metrics record."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    with atomic_path(run_dir / "model.pt") as tmp:
-        torch.save({"state_dict": result.state, "problem": problem.name, **(extra or {})}, tmp)
+    write_checkpoint(run_dir / "model.pt", model, result.state, problem=problem.name,
+                     unknowns=problem.recovered(), **(extra or {}))
     write_history(result.history, run_dir / "history.csv")
     if config is not None:
         write_text_atomic(run_dir / "config.yaml", config)
+    if solution:
+        with atomic_path(run_dir / "solution.npz") as tmp:
+            np.savez(tmp, **solution)
     try:
         with atomic_path(run_dir / "solution.png") as tmp:
             plot_solution(problem, model, tmp)

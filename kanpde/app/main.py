@@ -30,6 +30,7 @@ from kanpde.app.schema import register
 from kanpde.app.signals import INTERRUPTS, Interrupts, exit_now
 from kanpde.errors import KanpdeError, log_failure
 from kanpde.model import KAN, count_parameters
+from kanpde.model.checkpoint import write_checkpoint
 from kanpde.reference.cache import reference_solution
 from kanpde.result import Status, TrainResult
 from kanpde.symbolic.formula import latex
@@ -87,8 +88,9 @@ def run(cfg: DictConfig, run_dir: Path, interrupts: Interrupts = INTERRUPTS) -> 
         except (KanpdeError, KeyboardInterrupt):
             remove_stub(run_dir)  # nothing trained: no directory that looks like a run
             raise
+        solution: dict = {}
         try:
-            result.metrics = evaluate(job.problem, job.model, job.eval_points, reference=reference)
+            result.metrics = evaluate(job.problem, job.model, job.eval_points, reference=reference, solution=solution)
         except KeyboardInterrupt:
             log.warning("the final evaluation was interrupted; writing the run without its error metrics")
             result.status = Status.INTERRUPTED if result.ok else result.status
@@ -96,7 +98,7 @@ def run(cfg: DictConfig, run_dir: Path, interrupts: Interrupts = INTERRUPTS) -> 
             log_failure(log, error, "the final evaluation", "writing the run without its error metrics")
         symbolic = job.symbolic is not None and result.ok
         with interrupts.deferred():
-            record = write_trained(cfg, job, result, errors, run_dir, symbolic and not interrupts.received)
+            record = write_trained(cfg, job, result, errors, run_dir, symbolic and not interrupts.received, solution)
         if not interrupts.received and symbolic:
             return symbolic_stage(job, reference, run_dir, record, interrupts)
         mark_complete(run_dir)
@@ -115,7 +117,7 @@ def train(cfg: DictConfig, job: Job, errors: StageErrors, interrupts: Interrupts
 
 
 def write_trained(cfg: DictConfig, job: Job, result: TrainResult, errors: StageErrors, run_dir: Path,
-                  symbolic_next: bool) -> dict:
+                  symbolic_next: bool, solution: dict) -> dict:
     if errors.errors:
         result.metrics["stage_rel_l2"] = errors.errors
     for name, value in result.metrics.items():
@@ -126,7 +128,7 @@ def write_trained(cfg: DictConfig, job: Job, result: TrainResult, errors: StageE
     if symbolic_next:
         mark_incomplete(run_dir, "the symbolic stage")
     return write_run(run_dir, job.problem, job.model, result, extra=extra,
-                     config=OmegaConf.to_yaml(cfg, resolve=True))
+                     config=OmegaConf.to_yaml(cfg, resolve=True), solution=solution)
 
 
 def symbolic_stage(job: Job, reference, run_dir: Path, record: dict, interrupts: Interrupts) -> Status:
@@ -148,6 +150,8 @@ def symbolic_stage(job: Job, reference, run_dir: Path, record: dict, interrupts:
             if symbolic.metrics.get(name) is not None:
                 log.info("%s: %.3e", name, symbolic.metrics[name])
         with interrupts.deferred():
+            write_checkpoint(run_dir / "symbolic.pt", model, problem=job.problem.name,
+                             unknowns=job.problem.recovered())
             write_symbolic(run_dir, job.problem, symbolic, latex=latex)
     except KeyboardInterrupt:
         status, record["symbolic"], record["symbolic_message"] = Status.INTERRUPTED, "interrupted", "interrupted"
@@ -192,6 +196,9 @@ def command() -> None:
     """The command, once kanpde.app.cli has installed the signal handlers."""
     try:  # a signal may come at any moment, the set-up too
         keep_freed_memory()
+        if sys.argv[1:2] == ["predict"]:  # a subcommand, not a Hydra run
+            from kanpde.app.predict import command as predict
+            sys.exit(predict(sys.argv[2:]))
         register()
         register_resolvers()
         sys.argv = expand_problem_path(sys.argv)
