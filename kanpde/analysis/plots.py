@@ -184,3 +184,26 @@ def _draw_edge(ax, curve: EdgeCurve) -> None:
     ax.text(0.03, 0.95, curve.label, transform=ax.transAxes, fontsize=6.5, va="top", ha="left",
             bbox={"facecolor": "white", "alpha": 0.7, "edgecolor": "none", "pad": 1})
     ax.tick_params(labelsize=6, length=2, pad=1)
+
+
+def plot_sweep(path: Path, key: str, jobs: Sequence[tuple[float, float]], means: Sequence[tuple[float, float]],
+               ticks: Sequence[str] | None = None) -> Path:
+    """rel. L2 error (log scale) against a swept value: one marker per job (x, error),
+    the groups' means (x, mean) joined; ``ticks``: labels of x = 0, 1, ... for values that
+    are not numbers."""
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    if jobs:
+        ax.plot(*zip(*jobs), "o", alpha=0.6, label="jobs")
+    if means:
+        ax.plot(*zip(*sorted(means)), "-", label="mean")
+    if ticks is not None:
+        ax.set_xticks(range(len(ticks)), ticks, rotation=20)
+    ax.set_yscale("log")
+    ax.set_xlabel(key)
+    ax.set_ylabel("rel. L2 error")
+    if jobs or means:
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

@@ -9,6 +9,7 @@ symbolic stage's edge fitter on planted edges).
     kanpde-bench accuracy --tier full --device cuda --json accuracy.json
     kanpde-bench accuracy --tier full --problems burgers1d --equal-time   # the MLP gets the KAN's time
     kanpde-bench fit --edges 10,100,1000     # seconds per batched fit, planted edges
+    kanpde-bench summarize outputs/multirun/<id>   # a sweep's table and plots
 
 Each prints a table and, with --json PATH, writes one record per configuration or case.
 """
@@ -27,11 +28,13 @@ from pathlib import Path
 import torch
 
 from kanpde.app.build import device_description
+from kanpde.app.summary import summarize
 from kanpde.bench.accuracy import MODELS, run_suite
 from kanpde.bench.accuracy import table as accuracy_table
 from kanpde.bench.fitting import run_fit_bench
 from kanpde.bench.fitting import table as fit_table
 from kanpde.bench.speed import CONFIGS, Config, copy_bandwidth, measure_main, run_isolated
+from kanpde.errors import KanpdeError
 from kanpde.problem import known_problems
 
 log = logging.getLogger("kanpde.bench")
@@ -175,6 +178,8 @@ def parse(argv):
     fit.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     fit.add_argument("--repeat", type=int, default=3, help="calls per edge count; the median is reported")
     fit.add_argument("--json", metavar="PATH", help="also write the records as JSON")
+    summarize = sub.add_parser("summarize", help="a sweep's table (Markdown and CSV) and plots")
+    summarize.add_argument("sweep_dir", type=Path, help="the sweep's directory, e.g. outputs/multirun/<id>")
     measure = sub.add_parser("_measure")  # internal: one measurement in a fresh process
     measure.add_argument("spec")
     return parser.parse_args(argv)
@@ -203,7 +208,16 @@ def main(argv=None) -> None:
         measure_main(args.spec)
         return
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    if args.command == "accuracy":
+    if args.command == "summarize":
+        try:
+            summary = summarize(args.sweep_dir)
+        except KanpdeError as error:
+            sys.stderr.write(f"kanpde-bench summarize: {error}\n")
+            sys.exit(2)
+        print((args.sweep_dir / "summary.md").read_text(), end="")
+        print("wrote " + ", ".join(str(path) for path in summary["files"]))
+        return
+    elif args.command == "accuracy":
         out = Path(args.out or f"outputs/accuracy/{args.tier}-{time.strftime('%Y-%m-%d_%H-%M-%S')}")
         records = run_suite(args.tier, out, args.device, args.models, args.timeout, problems=args.problems,
                             equal_time=args.equal_time,
