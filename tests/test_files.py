@@ -1,6 +1,9 @@
 """Atomic writes, and run directories written in an order that cannot pass off a part as whole."""
 
 import json
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -69,3 +72,39 @@ def test_a_damaged_cached_reference_is_computed_again(tmp_path, damage, caplog):
     again = reference_solution(problem, tmp_path)
     assert "unreadable" in caplog.text and np.array_equal(again.values, first.values)
     assert cached.stat().st_size > 1000 and reference_solution(problem, tmp_path) is not None
+
+
+SLOW_REFERENCE = '''
+import sys, time
+import numpy as np
+from kanpde import Dirichlet, Interval, Problem
+from kanpde.reference.cache import reference_solution
+from kanpde.reference.solution import GridSolution
+
+def slow(p):
+    with open(sys.argv[2], "a") as log:  # one line per computation
+        log.write("computed\\n")
+    time.sleep(1.0)
+    x = np.linspace(0.0, 1.0, 11)
+    return GridSolution((x,), x * (1 - x), "slow")
+
+problem = Problem("slow", Interval(0.0, 1.0), lambda u, x, p: u.d("x", "x") + 2, [Dirichlet(value=0.0)],
+                  reference=slow)
+start = float(sys.argv[3])
+time.sleep(max(0.0, start - time.time()))  # the four jobs ask at once
+solution = reference_solution(problem, sys.argv[1])
+assert np.allclose(solution.values, solution.axes[0] * (1 - solution.axes[0]))
+print("ok")
+'''
+
+
+def test_four_jobs_that_need_one_uncached_reference_compute_it_once_and_all_read_it(tmp_path):
+    script, computed = tmp_path / "job.py", tmp_path / "computed.txt"
+    script.write_text(SLOW_REFERENCE)
+    start = time.time() + 8.0  # after every process has imported torch
+    jobs = [subprocess.Popen([sys.executable, str(script), str(tmp_path / "cache"), str(computed), str(start)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    outputs = [job.communicate(timeout=120) for job in jobs]
+    assert all(job.returncode == 0 and out == "ok\n" for job, (out, _) in zip(jobs, outputs)), outputs
+    assert computed.read_text() == "computed\n"
+    assert len(list((tmp_path / "cache").glob("slow-*.npz"))) == 1
