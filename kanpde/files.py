@@ -1,4 +1,5 @@
-"""Files written whole or not at all: a temporary file beside the target, then os.replace.
+"""Files written whole or not at all: a temporary file beside the target, then os.replace;
+and where the folders that ship with kanpde are.
 
 A kill at any moment leaves either the old file, the new one, or a hidden temporary
 (``.name.<pid>.tmp<suffix>``), never a truncated file under the final name.
@@ -33,3 +34,11 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 def write_text_atomic(path: str | Path, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+def shipped(name: str) -> Path:
+    """A folder that ships with kanpde (``configs``, ``problems``): inside the installed
+    package in a wheel install, at the top of the checkout in an editable one."""
+    package = Path(__file__).resolve().parent
+    inside = package / name
+    return inside if inside.is_dir() else package.parent / name

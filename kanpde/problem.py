@@ -19,6 +19,7 @@ import torch
 
 from kanpde.conditions import Condition
 from kanpde.errors import KanpdeError, user_code_error
+from kanpde.files import shipped
 from kanpde.geometry import Domain, SpaceTime
 from kanpde.jet import Jet, JetRequest, PointCache, autograd_jet
 from kanpde.operators import Coords, Field
@@ -26,7 +27,7 @@ from kanpde.operators import Coords, Field
 if TYPE_CHECKING:  # a problem names its reference solver's result type only; the solvers stand beside it
     from kanpde.reference.solution import GridSolution
 
-PROBLEMS_DIR = Path(__file__).resolve().parents[1] / "problems"
+PROBLEMS_DIR = shipped("problems")
 
 
 class Params(dict):

@@ -29,6 +29,7 @@ from kanpde.app.rundir import claim, register_resolvers, remove_stub
 from kanpde.app.schema import register
 from kanpde.app.signals import INTERRUPTS, Interrupts, exit_now
 from kanpde.errors import KanpdeError, log_failure
+from kanpde.files import shipped
 from kanpde.model import KAN, count_parameters
 from kanpde.model.checkpoint import write_checkpoint
 from kanpde.reference.cache import reference_solution
@@ -38,7 +39,7 @@ from kanpde.symbolic.pipeline import extract_formula
 from kanpde.training import Callback, LogStages, LogSteps, ProgressBar
 
 log = logging.getLogger("kanpde")
-CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "configs")
+CONFIG_DIR = str(shipped("configs"))
 REFERENCE_CACHE = Path("outputs") / "references"  # beside the run directories
 _exit = {"code": 0, "jobs": 0}  # the largest exit code of this process's runs, and how many started
 

@@ -25,9 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kanpde.app.main import group_option
-from kanpde.problem import PROBLEMS_DIR, known_problems
+from kanpde.files import shipped
+from kanpde.problem import known_problems
 
-EXPERIMENTS_DIR = PROBLEMS_DIR.parent / "configs" / "experiment"
+EXPERIMENTS_DIR = shipped("configs") / "experiment"
 MODELS = ("kan", "mlp")
 
 # small budgets: 64 Adam steps then 10 L-BFGS steps on G = 5 and 10 (the MLP takes the
