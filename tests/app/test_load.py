@@ -35,10 +35,17 @@ def predicts_its_own_solution(run_dir) -> kanpde.LoadedRun:
     return loaded
 
 
-def test_a_run_after_a_grid_extension_loads_and_predicts_its_solution_bit_for_bit(tmp_path):
+@pytest.fixture(scope="module")
+def extended_run(tmp_path_factory):
+    """A poisson2d run trained on G = 3, then G = 6: its directory."""
+    tmp_path = tmp_path_factory.mktemp("extended")
     proc = kanpde_cli(tmp_path, *SMALL, *EXTENDED)
     assert proc.returncode == 0, proc.stderr
-    loaded = predicts_its_own_solution(tmp_path / "run")
+    return tmp_path / "run"
+
+
+def test_a_run_after_a_grid_extension_loads_and_predicts_its_solution_bit_for_bit(extended_run):
+    loaded = predicts_its_own_solution(extended_run)
     assert loaded.model.grid_size == 6 != loaded.config.model.grid  # built on the config's G, loaded on G = 6
     assert loaded.metrics["status"] == "ok" and loaded.problem.name == "poisson2d"
 
@@ -72,10 +79,8 @@ def test_a_marched_run_and_an_inverse_run_load_with_their_windows_and_parameters
     assert loaded.problem.recovered()["D"] == loaded.metrics["D_recovered"] != 0.1  # trained away from the guess
 
 
-def test_predict_writes_values_and_derivatives_on_given_points(tmp_path):
-    proc = kanpde_cli(tmp_path, *SMALL, *EXTENDED)
-    assert proc.returncode == 0, proc.stderr
-    run = tmp_path / "run"
+def test_predict_writes_values_and_derivatives_on_given_points(tmp_path, extended_run):
+    run = extended_run
     rng = np.random.default_rng(0)
     points = rng.uniform(0.1, 0.9, size=(50, 2))
     rows = (f"{float(y)!r},{float(x)!r}" for x, y in points)
