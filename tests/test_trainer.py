@@ -209,6 +209,24 @@ def test_an_inverse_problem_recovers_its_parameter_within_one_percent():
     assert problem.recovered()["D"] == pytest.approx(0.5, rel=0.01)
 
 
+@pytest.mark.parametrize("lr,status", [(1e300, "nan"), (1e3, "diverged")])
+def test_a_stopped_inverse_run_keeps_the_parameters_of_the_model_it_keeps(lr, status):
+    """Stage 2's lr wrecks the network and log D alike; the run goes back to the model of
+    stage 1's end (nan) or to stage 2's best (diverged; the first checked is stage 1's
+    end) and D goes back with it: it equals D after stage 1 alone, to the last bit."""
+    def run(curriculum):
+        problem = hard_dirichlet(load_problem("heat_inverse"))
+        model = KAN([2, 4, 1], problem.domain.bounds, KANConfig(grid_size=3),
+                    generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+        return problem, solve(problem, model, curriculum, sampler=SAMPLER, seed=0, log_every=1)
+
+    first = [Stage(20, "adam", 1e-2)]
+    alone, _ = run(first)
+    problem, result = run(first + [Stage(50, "adam", lr)])
+    assert result.status == status and "kept the model of step 21" in result.message, result.message  # before step 21
+    assert problem.recovered()["D"] == alone.recovered()["D"] != 0.1
+
+
 def test_unknowns_must_be_parameters_with_a_positive_guess():
     domain = Interval(0.0, 1.0)
     with pytest.raises(KanpdeError, match=r"unknowns \{'k': 1.0\} must be parameters of the problem \(a\)"):

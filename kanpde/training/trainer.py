@@ -53,12 +53,18 @@ class _Diverged(Exception):
     pass
 
 
+# a model kept to go back to: its state_dict and the values of an inverse problem's unknowns
+Snapshot = tuple[dict, list[torch.Tensor]]
+
+
 class _Run:
     """Mutable bookkeeping of one solve(): history, last good model copy, timing."""
 
     def __init__(self, model: nn.Module, callbacks: Sequence[Callback],
-                 reduction: ResidualReduction | None = None, time_limit: float = 0.0):
+                 reduction: ResidualReduction | None = None, time_limit: float = 0.0,
+                 unknowns: Sequence[torch.Tensor] = ()):
         self.model = model
+        self.unknowns = list(unknowns)  # trained with the model: kept and restored with it
         self.time_limit = time_limit  # seconds of training (0: none)
         self.callbacks = callbacks
         self.reduction = reduction  # the residual term's point weights, or None: a plain mean
@@ -68,7 +74,7 @@ class _Run:
         self.start = time.perf_counter()
         self.first_loss: float | None = None  # the run's first loss, the scale of divergence
         self.best_loss = math.inf
-        self.fallback: tuple[dict, int, float] | None = None  # the model before a stage's grid change
+        self.fallback: tuple[Snapshot, int, float] | None = None  # the model before a stage's grid change
         self.points = 0  # the interior count the current batch was drawn for (SamplerConfig.interior)
         self.validation: Validation | None = None
         self.new_stage(loss=math.inf)
@@ -87,16 +93,27 @@ class _Run:
         (RAD can move points onto a singularity, raising the loss 1e7-fold with nothing
         wrong), so the stage's best restarts from the current model, its loss unmeasured;
         divergence from the run's first loss is still checked."""
-        self.best_state, self.best_step, self.best_loss = copy.deepcopy(self.model.state_dict()), self.step, math.inf
+        self.best_state, self.best_step, self.best_loss = self.snapshot(), self.step, math.inf
 
-    def keep_good(self, loss: float, state: dict | None = None) -> None:
-        """Keep ``state`` (default: the model's current one) as the last good model, after
+    def snapshot(self) -> Snapshot:
+        """The model as it is now, unknowns included, to go back to."""
+        return copy.deepcopy(self.model.state_dict()), [u.detach().clone() for u in self.unknowns]
+
+    def _load(self, snapshot: Snapshot) -> None:
+        state, unknowns = snapshot
+        _load_state(self.model, state)
+        with torch.no_grad():
+            for u, kept in zip(self.unknowns, unknowns):
+                u.copy_(kept)
+
+    def keep_good(self, loss: float, state: Snapshot | None = None) -> None:
+        """Keep ``state`` (default: the model as it is now) as the last good model, after
         checking that ``loss`` has not diverged (raises _Diverged with the loss)."""
         if self.first_loss is None and math.isfinite(loss):
             self.first_loss = loss
         if self._diverged(loss):
             raise _Diverged(loss)
-        self.good_state = state if state is not None else copy.deepcopy(self.model.state_dict())
+        self.good_state = state if state is not None else self.snapshot()
         self.good_step, self.good_loss = self.step, loss
         if loss <= self.best_loss:
             self.best_state, self.best_step, self.best_loss = self.good_state, self.step, loss
@@ -112,23 +129,23 @@ class _Run:
     def adopt(self, step: int) -> None:
         """The model was set back to that of ``step`` (the stage's validation choice): it is
         the good one now, its training loss unmeasured."""
-        self.good_state, self.good_step, self.good_loss = copy.deepcopy(self.model.state_dict()), step, math.inf
+        self.good_state, self.good_step, self.good_loss = self.snapshot(), step, math.inf
 
     def out_of_time(self) -> bool:
         return 0 < self.time_limit <= time.perf_counter() - self.start
 
     def restore_good(self) -> None:
-        _load_state(self.model, self.good_state)
+        self._load(self.good_state)
 
     def restore_best(self) -> None:
         """The stage's best model, or the model before the stage's grid change when that
         one's loss is lower (best_step and best_loss then name it)."""
         if self.fallback is not None and self.fallback[2] < self.best_loss:
             self.best_state, self.best_step, self.best_loss = self.fallback
-        _load_state(self.model, self.best_state)
+        self._load(self.best_state)
 
     def record(self, stage_index: int, stage: Stage, stage_step: int, loss: torch.Tensor,
-               terms: Mapping[str, torch.Tensor], state: dict) -> dict:
+               terms: Mapping[str, torch.Tensor], state: Snapshot) -> dict:
         """Read the loss back (one host sync), check it, log it; ``state`` is the model
         that produced ``loss`` (taken before the step), kept as the last good one."""
         value = float(loss)
@@ -194,8 +211,8 @@ def solve(problem: Problem, model: nn.Module, curriculum: Sequence[Stage], *,
     generator = torch.Generator().manual_seed(seed)
     reference = next(model.parameters())
     dtype, device = reference.dtype, reference.device
-    run = _Run(model, callbacks, reduction, time_limit)
     unknowns = problem.unknown_tensors(dtype, device)  # an inverse problem's parameters, trained too
+    run = _Run(model, callbacks, reduction, time_limit, unknowns)
     batch = _preflight(problem, model, sampler, generator, seed, run.requests)  # kept unless a stage resamples
     run.points = sampler.interior
     run.validation = (Validation(problem, model, sampler, validation, seed, weights, run.requests, unknowns)
@@ -348,7 +365,7 @@ def _run_stage(problem, model, stage: Stage, index: int, optimizer: StageOptimiz
         final = stage_step == stage.steps or run.out_of_time()  # out of time: this step ends the run
         log_now = final or stage_step % log_every == 0 or stage_step == 1
         # an optimizer that reads its loss every step: keep each step's model, to log the last one
-        before = copy.deepcopy(model.state_dict()) if log_now or optimizer.reads_loss else None
+        before = run.snapshot() if log_now or optimizer.reads_loss else None
         objective.new_step()
         loss = objective.plain(optimizer.step(objective))
         run.step += 1
