@@ -49,3 +49,9 @@ def test_a_wheel_in_a_fresh_virtualenv_runs_from_outside_the_checkout(tmp_path):
                            capture_output=True, text=True, cwd=away)
     assert where.stdout.startswith(str(site / "kanpde"))
     assert list((away / "outputs" / "kdv").glob("*/metrics.json"))
+    mine = away / "mine" / "problem"  # a user's config folder adds to the shipped ones
+    mine.mkdir(parents=True)
+    (mine / "wide.yaml").write_text("name: poisson2d\nparams: {}\nhard_dirichlet: true\n")
+    proc = subprocess.run([env / "bin" / "kanpde", "--config-dir", "mine", "problem=wide", "model.widths=[5]",
+                           "--cfg", "job"], cwd=away, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and "name: poisson2d" in proc.stdout and "- 5" in proc.stdout, proc.stderr
