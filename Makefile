@@ -12,7 +12,7 @@ BIN     = $(VENV)/bin
 $(BIN)/kanpde: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet "$(TORCH)"
-	$(BIN)/pip install --quiet -e ".[test,cluster]"
+	$(BIN)/pip install --quiet -e ".[test,cluster,tune]"
 	touch $@
 
 install: $(BIN)/kanpde
@@ -32,7 +32,7 @@ test-all: lint
 
 # speed benchmark against pykan (installs the optional 'bench' extra); ARGS go to kanpde-bench speed
 bench: install
-	$(BIN)/pip install --quiet -e ".[test,cluster,bench]"
+	$(BIN)/pip install --quiet -e ".[test,cluster,tune,bench]"
 	$(BIN)/kanpde-bench speed $(ARGS)
 
 clean:

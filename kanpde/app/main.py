@@ -9,7 +9,9 @@ largest code of its runs.
 from __future__ import annotations
 
 import copy
+import json
 import logging
+import math
 import sys
 from pathlib import Path
 from typing import cast
@@ -167,10 +169,12 @@ def symbolic_stage(job: Job, reference, run_dir: Path, record: dict, interrupts:
 
 
 @hydra.main(version_base=None, config_path=CONFIG_DIR, config_name="config")
-def _hydra_main(cfg: DictConfig) -> None:
+def _hydra_main(cfg: DictConfig) -> float:
+    """One run; returns its rel_l2 (inf when it has none), the value a sweeper minimises."""
     _exit["jobs"] += 1
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
-        status = run(cfg, Path(HydraConfig.get().runtime.output_dir))
+        status = run(cfg, run_dir)
     except KanpdeError as error:
         log.error("%s", error)
         status = Status.INPUT_ERROR
@@ -178,6 +182,18 @@ def _hydra_main(cfg: DictConfig) -> None:
         log.error("interrupted before training started; nothing was trained or written")
         status = Status.INTERRUPTED
     _exit["code"] = max(_exit["code"], status.exit_code)
+    return objective(run_dir)
+
+
+def objective(run_dir: Path) -> float:
+    """The run's relative L2 error from its metrics.json; inf for a run that did not end ok
+    or has no error (no exact or reference solution), so that a sweeper ranks it last."""
+    try:
+        record = json.loads((run_dir / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return math.inf
+    value = record.get("rel_l2")
+    return float(value) if record.get("status") == "ok" and isinstance(value, (int, float)) else math.inf
 
 
 def expand_problem_path(argv: list[str]) -> list[str]:
