@@ -31,7 +31,7 @@ from kanpde.app.rundir import claim, register_resolvers, remove_stub
 from kanpde.app.schema import register
 from kanpde.app.signals import INTERRUPTS, Interrupts, exit_now
 from kanpde.errors import KanpdeError, log_failure
-from kanpde.files import shipped
+from kanpde.files import shipped, write_text_atomic
 from kanpde.model import KAN, count_parameters
 from kanpde.model.checkpoint import write_checkpoint
 from kanpde.reference.cache import reference_solution
@@ -65,6 +65,30 @@ class StopOnSignal(Callback):
         self.interrupts.check()
 
 
+class SaveNetwork(Callback):
+    """model.pt while training: every ``every`` steps (at the next logged one; 0: never
+    mid-stage) and at each stage end, so that a run killed on the way (kill -9, a lost
+    node) keeps the network it had; ``kanpde.load_run`` reads it. The run's end writes
+    its final one over it."""
+
+    def __init__(self, run_dir: Path, job: Job, every: int):
+        self.path, self.job, self.every = run_dir / "model.pt", job, every
+        self.step = self.saved = 0
+
+    def on_log(self, row):
+        self.step = row["step"]
+        if self.every and self.step >= self.saved + self.every:
+            self._save()
+
+    def on_stage_end(self, summary):
+        self._save()
+
+    def _save(self) -> None:
+        write_checkpoint(self.path, self.job.model, problem=self.job.problem.name,
+                         unknowns=self.job.problem.recovered(), step=self.step)
+        self.saved = self.step
+
+
 class KeepRows(Callback):
     """The logged rows, so that a run interrupted outside the stage loop keeps its history."""
 
@@ -87,7 +111,8 @@ def run(cfg: DictConfig, run_dir: Path, interrupts: Interrupts = INTERRUPTS) -> 
             errors = StageErrors(job.problem, job.model, reference, job.eval_points)
             interrupts.check()
             mark_incomplete(run_dir, "training")
-            result = train(cfg, job, errors, interrupts)  # KanpdeError: refused before the first step
+            write_text_atomic(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))  # load_run's recipe
+            result = train(cfg, job, errors, interrupts, run_dir)  # KanpdeError: refused before the first step
         except (KanpdeError, KeyboardInterrupt):
             remove_stub(run_dir)  # nothing trained: no directory that looks like a run
             raise
@@ -108,9 +133,10 @@ def run(cfg: DictConfig, run_dir: Path, interrupts: Interrupts = INTERRUPTS) -> 
     return Status.INTERRUPTED if interrupts.received else result.status
 
 
-def train(cfg: DictConfig, job: Job, errors: StageErrors, interrupts: Interrupts) -> TrainResult:
+def train(cfg: DictConfig, job: Job, errors: StageErrors, interrupts: Interrupts, run_dir: Path) -> TrainResult:
     rows = KeepRows()
-    callbacks = [LogStages(), errors, rows, StopOnSignal(interrupts), ProgressBar() if cfg.progress else LogSteps()]
+    callbacks = [LogStages(), errors, rows, SaveNetwork(run_dir, job, cfg.train.checkpoint_every),
+                 StopOnSignal(interrupts), ProgressBar() if cfg.progress else LogSteps()]
     try:
         return job.fit(callbacks)
     except KeyboardInterrupt:  # one that arrived outside the stage loop: keep the model as it is

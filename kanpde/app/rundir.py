@@ -24,8 +24,8 @@ from kanpde.analysis.report import INCOMPLETE
 from kanpde.errors import KanpdeError
 
 LOCK = ".lock"
-# what Hydra, claim and the incomplete marker write before the first training step
-STUB_FILES = {".hydra", "main.log", LOCK, INCOMPLETE}
+# what Hydra, claim, the incomplete marker and the config write before the first training step
+STUB_FILES = {".hydra", "main.log", LOCK, INCOMPLETE, "config.yaml"}
 
 
 @functools.lru_cache(maxsize=1)

@@ -65,6 +65,7 @@ class TrainConf:
     time_limit: float = 0.0  # seconds of training; the run ends with the step under way (0: no limit)
     validation: int = 0  # points of a fixed set on which each stage picks the model it keeps (0: its last)
     windows: int = 1  # time marching: the time range cut into this many windows, a network each, trained in order
+    checkpoint_every: int = 100  # steps between the network's checkpoints while training (0: at stage ends only)
     weights: Dict[str, float] = field(default_factory=dict)  # loss term name -> weight
     point_weights: PointWeighting = field(default_factory=PointWeighting)  # residual points
 

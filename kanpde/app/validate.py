@@ -45,6 +45,7 @@ RANGES: dict[str, tuple[Callable, str]] = {
     "train.time_limit": (_non_negative, "seconds of training, a number >= 0 (0: no limit)"),
     "train.validation": (_non_negative, "an integer >= 0, the validation set's points (0: none)"),
     "train.windows": (_positive, "a positive integer, the time windows marched through (1: one network for all t)"),
+    "train.checkpoint_every": (_non_negative, "an integer >= 0, steps between checkpoints (0: at stage ends only)"),
     "train.point_weights.causal": (_non_negative, "a number >= 0 (0: off)"),
     "train.point_weights.bins": (_positive, "a positive integer"),
     "train.point_weights.attention": (_non_negative, "a number >= 0 (0: off)"),

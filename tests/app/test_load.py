@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -129,3 +130,27 @@ def test_foreign_and_older_checkpoints_are_refused_with_what_they_are(tmp_path):
         read_checkpoint(text)
     with pytest.raises(KanpdeError, match="not a kanpde run directory: it has no config.yaml"):
         kanpde.load_run(tmp_path)
+
+
+def test_a_killed_run_keeps_its_last_checkpoint_which_is_the_network_of_that_step(tmp_path):
+    """kill -9 mid-stage: model.pt holds the network of the last checkpointed step S, and
+    load_run reads it (no metrics). Oracle: the same run stopped by its config after S
+    steps ends with that very network, to the last bit."""
+    args = [*SMALL, "model.widths=[3]", "model.order=3", "train.log_every=5", "train.checkpoint_every=10"]
+    proc = subprocess.Popen([sys.executable, "-m", "kanpde", *args, "train.stages=[{steps:100000,optimizer:adam,"
+                             "lr:0.001,grid:3}]", f"hydra.run.dir={tmp_path}/killed"], cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log, deadline = tmp_path / "killed" / "main.log", time.time() + 120
+    while time.time() < deadline and not (log.exists() and "(stage 1, step 25)" in log.read_text()):
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait(timeout=60)
+    killed = kanpde.load_run(tmp_path / "killed")
+    steps = read_checkpoint(tmp_path / "killed" / "model.pt")["step"]
+    assert killed.metrics == {} and steps >= 20 and steps % 10 == 0
+    proc = kanpde_cli(tmp_path, *args, f"train.stages=[{{steps:{steps},optimizer:adam,lr:0.001,grid:3}}]",
+                      run="stopped")
+    assert proc.returncode == 0, proc.stderr
+    stopped = kanpde.load_run(tmp_path / "stopped")
+    assert all(torch.equal(value, stopped.model.state_dict()[name])
+               for name, value in killed.model.state_dict().items())
