@@ -29,6 +29,16 @@ class Interrupts:
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, self._handle)
         sys.unraisablehook = _quiet_interrupts(sys.unraisablehook)
+        sys.excepthook = self._quiet_excepthook(sys.excepthook)
+
+    def _quiet_excepthook(self, hook):
+        """sys.excepthook that passes over the KeyboardInterrupt of a received signal: a
+        Cython function that cannot raise (scipy's Sobol set-up, say) prints what it caught
+        through sys.excepthook and goes on; the interrupt is raised again by ``check``."""
+        def excepthook(kind, value, traceback) -> None:
+            if not (issubclass(kind, KeyboardInterrupt) and self.received):
+                hook(kind, value, traceback)
+        return excepthook
 
     def check(self) -> None:
         """Raise the interrupt now if a signal came whose KeyboardInterrupt was lost: Python

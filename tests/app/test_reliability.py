@@ -89,7 +89,8 @@ def test_a_stub_is_removed_but_never_a_directory_with_results(tmp_path):
 
 def test_a_signal_inside_a_deferred_block_is_recorded_not_raised():
     interrupts = Interrupts()
-    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM), sys.unraisablehook
+    before = (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM), sys.unraisablehook,
+              sys.excepthook)
     interrupts.install()
     try:
         with interrupts.deferred():
@@ -105,7 +106,7 @@ def test_a_signal_inside_a_deferred_block_is_recorded_not_raised():
     finally:
         signal.signal(signal.SIGINT, before[0])
         signal.signal(signal.SIGTERM, before[1])
-        sys.unraisablehook = before[2]
+        sys.unraisablehook, sys.excepthook = before[2], before[3]
 
 
 def test_kill_9_mid_training_leaves_a_marked_directory_and_the_next_run_works(tmp_path):
@@ -183,13 +184,29 @@ def compose(overrides=()):
 @pytest.fixture
 def interrupts():
     """An installed Interrupts, with the test process's handlers restored afterwards."""
-    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM), sys.unraisablehook
+    before = (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM), sys.unraisablehook,
+              sys.excepthook)
     handler = Interrupts()
     handler.install()
     yield handler
     signal.signal(signal.SIGINT, before[0])
     signal.signal(signal.SIGTERM, before[1])
-    sys.unraisablehook = before[2]
+    sys.unraisablehook, sys.excepthook = before[2], before[3]
+
+
+def test_a_signals_interrupt_printed_by_code_that_cannot_raise_it_prints_nothing(interrupts, capsys):
+    """A Cython function that cannot raise (scipy's Sobol set-up) prints the exception it
+    caught through sys.excepthook: the KeyboardInterrupt of a received signal is passed
+    over (check() raises it again); any other exception, or one with no signal, is printed."""
+    sys.excepthook(KeyboardInterrupt, KeyboardInterrupt("signal 15"), None)
+    assert "KeyboardInterrupt" in capsys.readouterr().err  # no signal received: printed
+    interrupts.received.append(signal.SIGTERM)
+    sys.excepthook(KeyboardInterrupt, KeyboardInterrupt("signal 15"), None)
+    sys.excepthook(ValueError, ValueError("a real error"), None)
+    err = capsys.readouterr().err
+    assert "KeyboardInterrupt" not in err and "ValueError: a real error" in err
+    with pytest.raises(KeyboardInterrupt):
+        interrupts.check()
 
 
 def test_an_interrupt_in_the_final_evaluation_still_writes_the_trained_run(tmp_path, monkeypatch, interrupts):
