@@ -61,14 +61,20 @@ def restore(model: nn.Module, state: Mapping[str, Tensor], arch: Mapping,
         layer.fixed = FixedEdges(layer.in_dim, layer.out_dim,
                                  [FixedEdge(s, t, functions[name], frozen=frozen) for s, t, name, frozen in edges],
                                  dtype=layer.coef.dtype, device=layer.coef.device)
-    for path, layer in layers.items():
-        if isinstance(layer, KANLayer):
-            for name in RESIZED:
-                _reshape(layer, name, state.get(f"{path}.{name}" if path else name))
+    take_shapes(model, state)
     try:
         model.load_state_dict(state)
     except RuntimeError as error:
         raise KanpdeError(f"the checkpoint does not fit the network its config builds: {error}") from None
+
+
+def take_shapes(model: nn.Module, state: Mapping[str, Tensor]) -> None:
+    """Give every KAN layer of ``model`` the knots and coefficients shapes of ``state``
+    (another grid size), so that ``model.load_state_dict(state)`` fits."""
+    for path, layer in model.named_modules():
+        if isinstance(layer, KANLayer):
+            for name in RESIZED:
+                _reshape(layer, name, state.get(f"{path}.{name}" if path else name))
 
 
 def _reshape(layer: KANLayer, name: str, saved: Tensor | None) -> None:

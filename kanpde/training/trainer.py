@@ -23,6 +23,7 @@ from torch import nn
 from kanpde.errors import KanpdeError, user_code_error
 from kanpde.geometry import SpaceTime
 from kanpde.model import KAN, extend_grid, update_grid
+from kanpde.model.checkpoint import take_shapes
 from kanpde.problem import Problem
 from kanpde.result import ROW_FIELDS, StageSummary, Status, TrainResult
 from kanpde.training.callbacks import Callback
@@ -166,14 +167,8 @@ class _Run:
 
 
 def _load_state(model: nn.Module, state: dict) -> None:
-    """load_state_dict, also across a grid change: a KAN layer whose coefficients in
-    ``state`` have another shape (another grid size) takes the saved ones and its knots."""
-    if isinstance(model, KAN):
-        for index, layer in enumerate(model.layers):
-            coef, knots = state[f"layers.{index}.coef"], state[f"layers.{index}.knots"]
-            if coef.shape != layer.coef.shape:
-                layer.coef = nn.Parameter(coef.clone(), requires_grad=layer.coef.requires_grad)
-                layer.knots = knots.clone()
+    """load_state_dict, also across a grid change (``state`` of another grid size)."""
+    take_shapes(model, state)
     model.load_state_dict(state)
 
 
